@@ -1,0 +1,146 @@
+"""The stack spec: a campaign compiled into everything a provisioner needs.
+
+A `StackSpec` is fully resolved (regions, AMIs, tags, storage, prices,
+benchmarks) and serializes to JSON. The Pulumi program, the local provider and
+the runner all read it; none of them looks at the campaign file again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class SpecModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImageSpec(SpecModel):
+    """Either a fixed AMI id or a public SSM parameter that names the current one."""
+
+    alias: str | None = None
+    ami_id: str | None = None
+    ssm_parameter: str | None = None
+
+
+class StorageSpec(SpecModel):
+    device_name: str
+    size_gib: int
+    volume_type: Literal["gp2", "gp3", "io1", "io2"]
+    iops: int | None
+    throughput_mibps: int | None
+    encrypted: bool
+
+
+class NetworkSpec(SpecModel):
+    vpc_id: str | None
+    subnet_ids: tuple[str, ...]
+    ssh_ingress_cidrs: tuple[str, ...]
+
+
+class CapacitySpec(SpecModel):
+    reservation_id: str | None
+    resource_group_arn: str | None
+    preference: Literal["open", "none"] | None
+
+
+class UploadSpec(SpecModel):
+    local: Path
+    remote: str
+    secret: bool = False
+
+
+class StaticSpec(SpecModel):
+    """Connection facts of a host the user already has (static provider)."""
+
+    address: str
+    port: int
+    key_file: Path
+    host_key: str | None
+
+
+class BenchmarkSpec(SpecModel):
+    name: str
+    driver: Literal["fmbench", "command"]
+    timeout_seconds: int
+    model_id: str | None = None
+    batch_sizes: tuple[int, ...] | None = None
+    sequence_lengths: tuple[int, ...] | None = None
+    num_iterations: int | None = None
+    # fmbench
+    config: str | None = None
+    config_is_local: bool = False
+    fmbench_version: str | None = None
+    fmbench_repo: str | None = None
+    fmbench_ref: str | None = None
+    args: dict[str, str] = {}
+    local_mode: bool = True
+    write_bucket: str | None = None
+    # command
+    run: str | None = None
+    results: str | None = None
+    metrics: str | None = None
+
+
+class HostSpec(SpecModel):
+    name: str
+    group: str
+    index: int
+    instance_type: str
+    region: str
+    architecture: Literal["x86_64", "arm64"]
+    accelerator_kind: Literal["nvidia", "neuron"] | None
+    image: ImageSpec
+    ssh_user: str
+    storage: StorageSpec
+    network: NetworkSpec
+    capacity: CapacitySpec | None
+    spot: bool
+    price_per_hour: float
+    tags: dict[str, str]
+    uploads: tuple[UploadSpec, ...]
+    benchmarks: tuple[BenchmarkSpec, ...]
+    static: StaticSpec | None = None
+
+
+class BucketSpec(SpecModel):
+    name: str
+    region: str
+    expire_days: int
+
+
+class RoleSpec(SpecModel):
+    name: str
+    bucket_prefix: str
+    managed_policy_arns: tuple[str, ...]
+
+
+class StackSpec(SpecModel):
+    campaign: str
+    description: str | None
+    provider: Literal["local", "aws", "static"]
+    run_id: str
+    stack_name: str
+    region: str
+    owner: str
+    created_at: datetime
+    expires_at: datetime
+    tags: dict[str, str]
+    bucket: BucketSpec | None
+    role: RoleSpec | None
+    hosts: tuple[HostSpec, ...]
+    max_usd_per_hour: float | None
+    max_hours: float | None
+
+    @property
+    def usd_per_hour(self) -> float:
+        return sum(host.price_per_hour for host in self.hosts)
+
+    def host(self, name: str) -> HostSpec:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
