@@ -31,7 +31,9 @@ def create_run_key(directory: Path, comment: str) -> Path:
     fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(private)
-    private_path.with_suffix(".pub").write_bytes(public + b" " + comment.encode() + b"\n")
+    private_path.with_suffix(".pub").write_bytes(
+        public + b" " + comment.encode() + b"\n"
+    )
     return private_path
 
 

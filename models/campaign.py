@@ -1,0 +1,548 @@
+"""The campaign file: what the user wrote, validated strictly.
+
+Every model forbids unknown keys, and every default the tool applies is
+declared here, nowhere else. Paths the user wrote relative to the campaign
+file arrive here already resolved by the loader (see `models.loader`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from fmbench_orch.models import catalog
+from fmbench_orch.models.durations import format_duration, parse_duration
+
+# Bucket names (3–63 chars) are built as `fmbench-<campaign>-<run id>`, so the
+# campaign name keeps to 40 to leave room for the prefix and a 12-char run id.
+MAX_CAMPAIGN_NAME = 40
+# A campaign is reviewed by a person; more hosts than this is a typo (count:
+# 1000) far more often than a plan, and would exhaust every default EC2 quota.
+MAX_HOSTS_PER_CAMPAIGN = 256
+MAX_BENCHMARKS_PER_HOST = 100
+# EBS gp3/io2 volumes top out at 16 TiB / 64 TiB; 16 TiB is the gp3 limit.
+MAX_VOLUME_GIB = 16_384
+# A week: a campaign that needs longer should be split; hosts cost money.
+MAX_TTL = timedelta(days=7)
+DEFAULT_TTL = timedelta(hours=6)
+# FMBench runs the model server and the whole sweep: hours are normal.
+DEFAULT_BENCHMARK_TIMEOUT_SECONDS = 7200
+# FMBench's own default on PyPI at the time of writing; pin it so a campaign
+# reproduces, and so `fmbench:` configs resolve at the same tag.
+DEFAULT_FMBENCH_VERSION = "2.1.6"
+
+SLUG = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+FMBENCH_SHORTHAND = "fmbench:"
+
+
+def _slug(value: str) -> str:
+    if not SLUG.fullmatch(value) or "--" in value:
+        raise PydanticCustomError(
+            "slug",
+            "must be lowercase letters, digits and single hyphens, starting with a "
+            "letter (it is used in stack, bucket and host names), e.g. "
+            "'llama3-8b-g6e'",
+        )
+    return value
+
+
+Slug = Annotated[str, AfterValidator(_slug)]
+
+
+def _duration(value: Any) -> timedelta:
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise PydanticCustomError("duration", str(error)) from None
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _resolve_path(value: str | Path, info: ValidationInfo) -> Path:
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    return path
+
+
+def _existing_path(value: str | Path, info: ValidationInfo) -> Path:
+    path = _resolve_path(value, info)
+    if (info.context or {}).get("check_paths", True) and not path.exists():
+        raise PydanticCustomError(
+            "path_missing",
+            "file '{path}' does not exist; paths are relative to the campaign file",
+            {"path": str(path)},
+        )
+    return path
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class Budget(StrictModel):
+    """Spending limits; `plan` and `run` refuse a campaign that exceeds them."""
+
+    max_usd_per_hour: float = Field(gt=0, description="Sum of all hosts' USD/h.")
+    max_hours: float | None = Field(
+        default=None, gt=0, description="Upper bound on the campaign's wall time."
+    )
+
+
+class Storage(StrictModel):
+    device_name: str = "/dev/sda1"
+    size_gib: int = Field(default=250, ge=8, le=MAX_VOLUME_GIB)
+    volume_type: Literal["gp2", "gp3", "io1", "io2"] = "gp3"
+    iops: int | None = Field(default=16000, ge=100, le=256_000)
+    throughput_mibps: int | None = Field(default=None, ge=125, le=2000)
+    encrypted: bool = True
+
+    @model_validator(mode="after")
+    def _iops_fit_volume_type(self) -> Storage:
+        if self.volume_type == "gp2" and self.iops is not None:
+            self.iops = None  # gp2 IOPS follow the size; the default is moot
+        if self.volume_type != "gp3" and self.throughput_mibps is not None:
+            raise PydanticCustomError(
+                "throughput_gp3",
+                "throughput_mibps applies to gp3 volumes only; remove it or set "
+                "volume_type: gp3",
+            )
+        return self
+
+
+class Network(StrictModel):
+    vpc_id: str | None = Field(default=None, pattern=r"^vpc-[0-9a-f]+$")
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] = []
+    ssh_ingress_cidrs: list[str] | None = Field(
+        default=None,
+        description="Who may reach port 22; defaults to the operator's address /32.",
+    )
+
+    @field_validator("ssh_ingress_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, cidrs: list[str] | None) -> list[str] | None:
+        import ipaddress
+
+        for cidr in cidrs or []:
+            try:
+                ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise PydanticCustomError(
+                    "cidr",
+                    "'{cidr}' is not a CIDR block such as 203.0.113.7/32",
+                    {"cidr": cidr},
+                ) from None
+        return cidrs
+
+
+class Capacity(StrictModel):
+    reservation_id: str | None = Field(default=None, pattern=r"^cr-[0-9a-f]+$")
+    resource_group_arn: str | None = Field(default=None, pattern=r"^arn:aws")
+    preference: Literal["open", "none"] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Capacity:
+        if self.reservation_id and self.resource_group_arn:
+            raise PydanticCustomError(
+                "capacity_target",
+                "give reservation_id or resource_group_arn, not both",
+            )
+        return self
+
+
+class UploadFile(StrictModel):
+    local: Annotated[Path, BeforeValidator(_existing_path)]
+    remote: str = Field(min_length=1)
+    secret: bool = Field(
+        default=False, description="Uploaded as a 0600 file, never logged."
+    )
+
+
+class StaticConnection(StrictModel):
+    """How to reach a host the user already has (provider: static)."""
+
+    address: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
+    key_file: Annotated[Path, BeforeValidator(_existing_path)]
+    host_key: str | None = Field(
+        default=None,
+        pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+",
+        description="The server's public key line; else ~/.ssh/known_hosts is used.",
+    )
+
+
+class BenchmarkBase(StrictModel):
+    name: Slug | None = None
+    model_id: str | None = None
+    batch_sizes: list[PositiveInt] | None = Field(default=None, min_length=1)
+    sequence_lengths: list[PositiveInt] | None = Field(default=None, min_length=1)
+    num_iterations: PositiveInt | None = None
+    timeout_seconds: PositiveInt = Field(
+        default=DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
+        le=int(MAX_TTL.total_seconds()),
+    )
+
+
+class FmbenchBenchmark(BenchmarkBase):
+    driver: Literal["fmbench"]
+    config: str = Field(
+        min_length=1,
+        description="A local path, an http(s):// or s3:// URL, or fmbench:<path> "
+        "for a config shipped in FMBench's repository.",
+    )
+    version: str | None = None
+    repo: str | None = None
+    ref: str | None = None
+    args: dict[str, str] = Field(default={}, description="Passed as -A key=value.")
+    local_mode: bool = True
+    write_bucket: str | None = Field(
+        default=None, description="Defaults to the campaign's results bucket."
+    )
+
+    @field_validator("config")
+    @classmethod
+    def _config_exists(cls, config: str, info: ValidationInfo) -> str:
+        if config.startswith((FMBENCH_SHORTHAND, "http://", "https://", "s3://")):
+            if config == FMBENCH_SHORTHAND:
+                raise PydanticCustomError(
+                    "fmbench_shorthand",
+                    "name a config after 'fmbench:', e.g. "
+                    "fmbench:llama3/8b/config-ec2-llama3-8b-g6e-2xlarge.yml",
+                )
+            return config
+        return str(_existing_path(config, info))
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FmbenchBenchmark:
+        if self.repo and self.version:
+            raise PydanticCustomError(
+                "fmbench_source",
+                "give version (a PyPI release) or repo + ref, not both",
+            )
+        if bool(self.repo) != bool(self.ref):
+            raise PydanticCustomError(
+                "fmbench_source", "repo and ref go together; give both"
+            )
+        if not self.repo and self.version is None:
+            self.version = DEFAULT_FMBENCH_VERSION
+        shorthand = self.config.startswith(FMBENCH_SHORTHAND)
+        if shorthand and self.repo and github_owner_repo(self.repo) is None:
+            raise PydanticCustomError(
+                "fmbench_shorthand_repo",
+                "the fmbench: shorthand needs a GitHub repo "
+                "(https://github.com/<owner>/<name>); give config as a URL instead",
+            )
+        return self
+
+
+class CommandBenchmark(BenchmarkBase):
+    driver: Literal["command"]
+    run: str = Field(min_length=1, description="Run with bash on the host.")
+    results: str = Field(
+        default="results", description="Directory harvested after the run."
+    )
+    metrics: str | None = Field(
+        default=None, description="JSON object of numbers, relative to the workdir."
+    )
+
+
+Benchmark = Annotated[
+    FmbenchBenchmark | CommandBenchmark, Field(discriminator="driver")
+]
+
+
+class HostConfig(StrictModel):
+    name: Slug | None = Field(
+        default=None, description="Unique in the campaign; defaults from the type."
+    )
+    instance_type: str
+    count: int = Field(default=1, ge=1, le=MAX_HOSTS_PER_CAMPAIGN)
+    region: str | None = None
+    ami: str | None = Field(
+        default=None,
+        description="An ami-… id, or an alias: gpu, cpu, neuron, arm. Defaults "
+        "to the alias that fits the instance type.",
+    )
+    ssh_user: str | None = None
+    storage: Storage = Storage()
+    network: Network = Network()
+    capacity: Capacity | None = None
+    spot: bool = False
+    upload_files: list[UploadFile] = []
+    static: StaticConnection | None = None
+    benchmarks: list[Benchmark] = Field(
+        min_length=1, max_length=MAX_BENCHMARKS_PER_HOST
+    )
+
+    def expanded_names(self) -> list[str]:
+        """`count: 3` makes three hosts: name-1, name-2, name-3."""
+        assert self.name is not None  # set by the validator below
+        if self.count == 1:
+            return [self.name]
+        return [f"{self.name}-{index + 1}" for index in range(self.count)]
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_instance_type(cls, name: str) -> str:
+        try:
+            catalog.get_instance_type(name)
+        except catalog.UnknownInstanceType as error:
+            raise PydanticCustomError("instance_type", str(error)) from None
+        return name
+
+    @field_validator("ami")
+    @classmethod
+    def _ami_or_alias(cls, ami: str | None) -> str | None:
+        if ami is None or ami in catalog.AMI_ALIASES:
+            return ami
+        if re.fullmatch(r"ami-[0-9a-f]{8,17}", ami):
+            return ami
+        raise PydanticCustomError(
+            "ami",
+            "'{ami}' is neither an AMI id (ami-0123456789abcdef0) nor an alias "
+            "({aliases})",
+            {"ami": ami, "aliases": ", ".join(catalog.AMI_ALIASES)},
+        )
+
+    @model_validator(mode="after")
+    def _defaults_and_names(self) -> HostConfig:
+        kind = catalog.get_instance_type(self.instance_type)
+        if self.name is None:
+            self.name = self.instance_type.replace(".", "-")
+        if self.ami is None:
+            self.ami = kind.ami_alias
+        if self.ami in catalog.AMI_ALIASES:
+            try:
+                catalog.resolve_ami_alias(self.ami, kind.architecture)
+            except catalog.AmiAliasMismatch as error:
+                raise PydanticCustomError("ami_alias", str(error)) from None
+            if self.ssh_user is None:
+                self.ssh_user = catalog.AMI_ALIAS_SSH_USER
+        elif self.ssh_user is None:
+            raise PydanticCustomError(
+                "ssh_user",
+                "ssh_user is required with an explicit AMI id (ubuntu for Ubuntu "
+                "AMIs, ec2-user for Amazon Linux)",
+            )
+        _name_benchmarks(self.benchmarks)
+        return self
+
+
+def _name_benchmarks(benchmarks: list[FmbenchBenchmark | CommandBenchmark]) -> None:
+    """Give unnamed benchmarks a name; refuse two with the same one."""
+    seen: dict[str, int] = {}
+    for index, benchmark in enumerate(benchmarks):
+        if benchmark.name is None:
+            benchmark.name = _default_benchmark_name(benchmark, index)
+        if benchmark.name in seen:
+            raise PydanticCustomError(
+                "duplicate_benchmark",
+                "benchmarks[{first}] and benchmarks[{second}] are both named "
+                "'{name}'; give each a unique name",
+                {
+                    "first": seen[benchmark.name],
+                    "second": index,
+                    "name": benchmark.name,
+                },
+            )
+        seen[benchmark.name] = index
+
+
+def _default_benchmark_name(
+    benchmark: FmbenchBenchmark | CommandBenchmark, index: int
+) -> str:
+    if isinstance(benchmark, FmbenchBenchmark):
+        stem = Path(benchmark.config.split("?")[0]).stem.lower()
+        stem = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")
+        if stem and stem[0].isalpha():
+            return stem
+    return f"{benchmark.driver}-{index + 1}"
+
+
+def _optional_fields(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        name: (
+            field.annotation | None,
+            Field(default=None, description=field.description),
+        )
+        for name, field in model.model_fields.items()
+        if name not in {"name", "static"}
+    }
+
+
+# Every host key but `name` and `static`, all optional: merged under each host.
+HostDefaults = create_model(
+    "HostDefaults",
+    __base__=StrictModel,
+    **_optional_fields(HostConfig),
+)
+
+
+class CampaignConfig(StrictModel):
+    name: Slug = Field(max_length=MAX_CAMPAIGN_NAME)
+    description: str | None = None
+    provider: Literal["local", "aws", "static"] = "local"
+    region: str = "us-east-1"
+    budget: Budget | None = None
+    ttl: Duration = Field(
+        default=DEFAULT_TTL,
+        description="Hosts shut themselves down this long after creation "
+        "(e.g. 90m, 6h, 2d).",
+    )
+    owner: str | None = Field(
+        default=None, description="Tagged on every resource; defaults to the operator."
+    )
+    tags: dict[str, str] = {}
+    defaults: HostDefaults | None = None  # type: ignore[valid-type]
+    hosts: list[HostConfig] = Field(min_length=1, max_length=MAX_HOSTS_PER_CAMPAIGN)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_defaults(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        defaults = raw.get("defaults")
+        hosts = raw.get("hosts")
+        if not isinstance(defaults, dict) or not isinstance(hosts, list):
+            return raw
+        unknown = set(defaults) - set(HostDefaults.model_fields)
+        if unknown:
+            return raw  # reported at defaults.<key> by HostDefaults itself
+        merged = [
+            _deep_merge(defaults, host) if isinstance(host, dict) else host
+            for host in hosts
+        ]
+        return {**raw, "hosts": merged}
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str) -> str:
+        return _check_region(region)
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl_bounds(cls, ttl: timedelta) -> timedelta:
+        if ttl < timedelta(minutes=5) or ttl > MAX_TTL:
+            raise PydanticCustomError(
+                "ttl_range", "ttl must be between 5m and 7d (hosts cost money)"
+            )
+        return ttl
+
+    @field_validator("tags")
+    @classmethod
+    def _own_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key in tags:
+            if key.startswith(("fmbench:", "aws:")):
+                raise PydanticCustomError(
+                    "reserved_tag",
+                    "tag '{key}' uses a reserved prefix (fmbench: is set by the tool, "
+                    "aws: by AWS); rename it",
+                    {"key": key},
+                )
+        return tags
+
+    @model_validator(mode="after")
+    def _ttl_within_budget(self) -> CampaignConfig:
+        max_hours = self.budget.max_hours if self.budget else None
+        if max_hours is None:
+            return self
+        budget_ttl = timedelta(hours=max_hours)
+        if "ttl" not in self.model_fields_set:
+            self.ttl = min(budget_ttl, MAX_TTL)
+        elif self.ttl > budget_ttl:
+            raise PydanticCustomError(
+                "ttl_budget",
+                "ttl ({ttl}) is longer than budget.max_hours ({hours} h), so hosts "
+                "could outlive the budget; lower ttl or raise max_hours",
+                {"ttl": format_duration(self.ttl), "hours": max_hours},
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _hosts_fit_provider(self) -> CampaignConfig:
+        seen: dict[str, int] = {}
+        total = 0
+        for index, host in enumerate(self.hosts):
+            if host.region is None:
+                host.region = self.region
+            else:
+                _check_region(host.region)
+            total += host.count
+            for name in host.expanded_names():
+                if name in seen:
+                    raise PydanticCustomError(
+                        "duplicate_host",
+                        "hosts[{first}] and hosts[{second}] both make a host named "
+                        "'{name}'; give one of them another `name:`",
+                        {"first": seen[name], "second": index, "name": name},
+                    )
+                seen[name] = index
+            if self.provider == "static" and host.static is None:
+                raise PydanticCustomError(
+                    "static_missing",
+                    "hosts[{index}] needs `static: {{address, key_file}}` because "
+                    "provider is static",
+                    {"index": index},
+                )
+            if self.provider != "static" and host.static is not None:
+                raise PydanticCustomError(
+                    "static_unexpected",
+                    "hosts[{index}] has `static:` but provider is {provider}; set "
+                    "provider: static or remove it",
+                    {"index": index, "provider": self.provider},
+                )
+        if total > MAX_HOSTS_PER_CAMPAIGN:
+            raise PydanticCustomError(
+                "too_many_hosts",
+                "the campaign asks for {total} hosts in all; the limit is {limit} — "
+                "split it into several campaigns",
+                {"total": total, "limit": MAX_HOSTS_PER_CAMPAIGN},
+            )
+        return self
+
+
+def _check_region(region: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
+        raise PydanticCustomError(
+            "region",
+            "'{region}' is not an AWS region such as us-east-1",
+            {"region": region},
+        )
+    return region
+
+
+def github_owner_repo(repository: str) -> str | None:
+    """`owner/name` of a GitHub repository URL, or None for other hosts."""
+    match = re.fullmatch(
+        r"(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?/?",
+        repository,
+    )
+    return match.group(1) if match else None
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

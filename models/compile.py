@@ -1,0 +1,238 @@
+"""The compile step: a validated campaign becomes a fully resolved StackSpec.
+
+A pure function — no network, no clock, no randomness. What needs any of
+those (the run id, the creation time, the operator's address) is decided once
+when a stack is created and passed in as `StackValues`, which the stack keeps
+in its configuration, so compiling the same campaign for the same stack
+always gives the same spec (and `pulumi preview` shows no diff).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fmbench_orch.models import catalog
+from fmbench_orch.models.campaign import (
+    FMBENCH_SHORTHAND,
+    CampaignConfig,
+    CommandBenchmark,
+    FmbenchBenchmark,
+    HostConfig,
+    github_owner_repo,
+)
+from fmbench_orch.models.spec import (
+    BenchmarkSpec,
+    BucketSpec,
+    CapacitySpec,
+    HostSpec,
+    ImageSpec,
+    NetworkSpec,
+    RoleSpec,
+    StackSpec,
+    StaticSpec,
+    StorageSpec,
+    UploadSpec,
+)
+
+TAG_CAMPAIGN = "fmbench:campaign"
+TAG_RUN = "fmbench:run"
+TAG_TTL = "fmbench:ttl"
+TAG_OWNER = "fmbench:owner"
+TAG_HOST = "fmbench:host"
+
+FMBENCH_REPOSITORY = "https://github.com/aws-samples/foundation-model-benchmarking-tool"
+# Objects in the drop-zone bucket outlive nothing: harvest copies them out
+# before teardown. The lifecycle rule only matters if teardown never ran.
+BUCKET_EXPIRE_DAYS = 7
+# FMBench accepts this literal when it should not write to S3 at all.
+FMBENCH_NO_BUCKET = "placeholder"
+RUN_ID_PATTERN = r"^[a-z0-9]{4,12}$"
+
+
+class StackValues(BaseModel):
+    """What is fixed when a stack is created and kept for its whole life."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(pattern=RUN_ID_PATTERN)
+    created_at: datetime
+    operator: str = Field(min_length=1)
+    operator_cidr: str | None = None
+
+
+def compile_campaign(campaign: CampaignConfig, values: StackValues) -> StackSpec:
+    """Resolve everything the provisioners and the runner need."""
+    owner = campaign.owner or values.operator
+    expires_at = values.created_at + campaign.ttl
+    tags = {
+        **campaign.tags,
+        TAG_CAMPAIGN: campaign.name,
+        TAG_RUN: values.run_id,
+        TAG_TTL: expires_at.isoformat(timespec="seconds"),
+        TAG_OWNER: owner,
+    }
+    stack_name = f"{campaign.name}-{values.run_id}"
+    bucket = role = None
+    if campaign.provider == "aws":
+        bucket = BucketSpec(
+            name=f"fmbench-{stack_name}",
+            region=campaign.region,
+            expire_days=BUCKET_EXPIRE_DAYS,
+        )
+        role = RoleSpec(
+            name=f"fmbench-{stack_name}"[:64],
+            bucket_prefix=f"{values.run_id}/",
+            managed_policy_arns=(),
+        )
+    write_bucket = bucket.name if bucket else FMBENCH_NO_BUCKET
+    hosts = tuple(
+        _host_spec(host, index, tags, values, write_bucket)
+        for host in campaign.hosts
+        for index in range(host.count)
+    )
+    return StackSpec(
+        campaign=campaign.name,
+        description=campaign.description,
+        provider=campaign.provider,
+        run_id=values.run_id,
+        stack_name=stack_name,
+        region=campaign.region,
+        owner=owner,
+        created_at=values.created_at,
+        expires_at=expires_at,
+        tags=tags,
+        bucket=bucket,
+        role=role,
+        hosts=hosts,
+        max_usd_per_hour=campaign.budget.max_usd_per_hour if campaign.budget else None,
+        max_hours=campaign.budget.max_hours if campaign.budget else None,
+    )
+
+
+def _host_spec(
+    host: HostConfig,
+    index: int,
+    tags: dict[str, str],
+    values: StackValues,
+    write_bucket: str,
+) -> HostSpec:
+    kind = catalog.get_instance_type(host.instance_type)
+    region = host.region or "us-east-1"
+    name = host.expanded_names()[index]
+    static = host.static
+    return HostSpec(
+        name=name,
+        group=host.name or name,
+        index=index,
+        instance_type=host.instance_type,
+        region=region,
+        architecture=kind.architecture,
+        accelerator_kind=kind.accelerator_kind,
+        image=_image(host.ami, kind.architecture),
+        ssh_user=host.ssh_user or catalog.AMI_ALIAS_SSH_USER,
+        storage=StorageSpec(**host.storage.model_dump()),
+        network=NetworkSpec(
+            vpc_id=host.network.vpc_id,
+            subnet_ids=tuple(host.network.subnet_ids),
+            ssh_ingress_cidrs=tuple(
+                host.network.ssh_ingress_cidrs
+                if host.network.ssh_ingress_cidrs is not None
+                else ([values.operator_cidr] if values.operator_cidr else [])
+            ),
+        ),
+        capacity=CapacitySpec(**host.capacity.model_dump()) if host.capacity else None,
+        spot=host.spot,
+        price_per_hour=kind.price_per_hour(region),
+        tags={**tags, TAG_HOST: name},
+        uploads=tuple(
+            UploadSpec(local=upload.local, remote=upload.remote, secret=upload.secret)
+            for upload in host.upload_files
+        ),
+        benchmarks=tuple(
+            _benchmark_spec(benchmark, write_bucket) for benchmark in host.benchmarks
+        ),
+        static=StaticSpec(**static.model_dump()) if static else None,
+    )
+
+
+def _image(ami: str | None, architecture: str) -> ImageSpec:
+    if ami is None or ami in catalog.AMI_ALIASES:
+        alias = ami or ("arm" if architecture == "arm64" else "cpu")
+        return ImageSpec(
+            alias=alias, ssm_parameter=catalog.resolve_ami_alias(alias, architecture)
+        )
+    return ImageSpec(ami_id=ami)
+
+
+def _benchmark_spec(
+    benchmark: FmbenchBenchmark | CommandBenchmark, write_bucket: str
+) -> BenchmarkSpec:
+    assert benchmark.name is not None  # set by HostConfig's validator
+    common = {
+        "name": benchmark.name,
+        "driver": benchmark.driver,
+        "timeout_seconds": benchmark.timeout_seconds,
+        "model_id": benchmark.model_id,
+        "batch_sizes": _tuple(benchmark.batch_sizes),
+        "sequence_lengths": _tuple(benchmark.sequence_lengths),
+        "num_iterations": benchmark.num_iterations,
+    }
+    if isinstance(benchmark, CommandBenchmark):
+        return BenchmarkSpec(
+            **common,
+            run=benchmark.run,
+            results=benchmark.results,
+            metrics=benchmark.metrics,
+        )
+    config = resolve_fmbench_config(benchmark)
+    return BenchmarkSpec(
+        **common,
+        config=config,
+        config_is_local=not re.match(r"^(https?|s3)://", config),
+        fmbench_version=benchmark.version,
+        fmbench_repo=benchmark.repo,
+        fmbench_ref=benchmark.ref,
+        args=dict(benchmark.args),
+        local_mode=benchmark.local_mode,
+        write_bucket=benchmark.write_bucket or write_bucket,
+    )
+
+
+def resolve_fmbench_config(benchmark: FmbenchBenchmark) -> str:
+    """`fmbench:<path>` → the config at the installed FMBench's own tag or ref.
+
+    The legacy tool read the moving main branch, so the same campaign could
+    benchmark a different config next week; pinning to the installed version
+    keeps a campaign reproducible.
+    """
+    config = benchmark.config
+    if not config.startswith(FMBENCH_SHORTHAND):
+        return config
+    relative = config.removeprefix(FMBENCH_SHORTHAND).lstrip("/")
+    repository, ref = FMBENCH_REPOSITORY, f"refs/tags/v{benchmark.version}"
+    if benchmark.repo:
+        repository, ref = benchmark.repo, str(benchmark.ref)
+    owner_repo = github_owner_repo(repository)
+    assert owner_repo is not None  # FmbenchBenchmark refuses other repositories
+    return f"https://raw.githubusercontent.com/{owner_repo}/{ref}/fmbench/configs/{relative}"
+
+
+def _tuple(values: list[int] | None) -> tuple[int, ...] | None:
+    return tuple(values) if values is not None else None
+
+
+def worst_case_hours(spec: StackSpec, bootstrap_allowance: timedelta) -> float:
+    """Hours the slowest host can stay alive: its timeouts, capped by the TTL."""
+    ttl = spec.expires_at - spec.created_at
+    longest = max(
+        (
+            bootstrap_allowance
+            + timedelta(seconds=sum(b.timeout_seconds for b in host.benchmarks))
+            for host in spec.hosts
+        ),
+        default=timedelta(0),
+    )
+    return min(longest, ttl).total_seconds() / 3600

@@ -1,0 +1,200 @@
+"""Pydantic's validation errors, rewritten as problems a person can act on.
+
+Each problem names the field path as the user wrote it, the bad value where
+it helps, and the fix. Unknown keys get a "did you mean" from the fields the
+model really has at that place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from fmbench_orch.models.errors import Problem
+
+# Pydantic puts the tag of a tagged union into the location; users never
+# wrote it, so it is dropped from the path they see.
+_UNION_TAGS = {"fmbench", "command"}
+
+_FIXES = {
+    "missing": "this field is required; add it",
+    "int_parsing": "write a whole number",
+    "int_type": "write a whole number",
+    "float_parsing": "write a number",
+    "bool_parsing": "write true or false",
+    "string_type": "write a text value (quote it if YAML reads it as something else)",
+    "list_type": "write a list, e.g. [1, 2, 4]",
+    "dict_type": "write a mapping of keys to values",
+    "model_type": "write a mapping of keys to values",
+    "too_short": "the list is too short",
+    "too_long": "the list is too long",
+}
+
+
+def problems_from(
+    error: ValidationError, lines: dict[tuple[str | int, ...], int] | None = None
+) -> list[Problem]:
+    from fmbench_orch.models.campaign import CampaignConfig
+
+    problems = []
+    for detail in error.errors(include_url=False):
+        loc = _user_loc(detail["loc"])
+        message = _message(detail, tuple(detail["loc"]), CampaignConfig)
+        problems.append(Problem(_format(loc), message, _line(loc, lines or {})))
+    return problems
+
+
+def _user_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    kept: list[str | int] = []
+    for index, part in enumerate(loc):
+        after_index = index > 0 and isinstance(loc[index - 1], int)
+        if part in _UNION_TAGS and after_index:
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _message(detail: dict[str, Any], loc: tuple[Any, ...], root: type) -> str:
+    kind = detail["type"]
+    if kind == "extra_forbidden":
+        return _unknown_field(loc, root)
+    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
+        return "set driver: fmbench or driver: command"
+    if kind == "literal_error":
+        expected = detail.get("ctx", {}).get("expected", "")
+        return f"got {_show(detail['input'])}; expected {expected}"
+    text = detail["msg"]
+    if text.startswith("Value error, "):
+        text = text.removeprefix("Value error, ")
+    fix = _FIXES.get(kind)
+    if kind == "missing":
+        return fix  # type: ignore[return-value]
+    bounds = _bounds(kind, detail.get("ctx", {}))
+    if bounds:
+        return f"got {_show(detail['input'])}; {bounds}"
+    if fix and kind not in {"too_short", "too_long"}:
+        return f"got {_show(detail['input'])}; {fix}"
+    if kind == "string_pattern_mismatch":
+        pattern = detail.get("ctx", {}).get("pattern", "")
+        return f"got {_show(detail['input'])}; it must match {pattern}"
+    return text[0].lower() + text[1:] if text else kind
+
+
+def _bounds(kind: str, ctx: dict[str, Any]) -> str | None:
+    words = {
+        "greater_than": "must be greater than {gt}",
+        "greater_than_equal": "must be at least {ge}",
+        "less_than": "must be less than {lt}",
+        "less_than_equal": "must be at most {le}",
+        "too_short": "needs at least {min_length} item(s)",
+        "too_long": "allows at most {max_length} item(s)",
+        "string_too_short": "must not be empty",
+        "string_too_long": "must be at most {max_length} characters",
+    }
+    template = words.get(kind)
+    return template.format(**ctx) if template else None
+
+
+def _unknown_field(loc: tuple[str | int, ...], root: type) -> str:
+    key = str(loc[-1])
+    fields = _fields_at(loc[:-1], root)
+    hint = ""
+    if fields:
+        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+        hint = (
+            f"; did you mean '{close[0]}'?"
+            if close
+            else f"; known fields here: {', '.join(sorted(fields))}"
+        )
+    return f"unknown field '{key}'{hint}"
+
+
+def _fields_at(loc: tuple[str | int, ...], root: type) -> list[str] | None:
+    """The field names of the model found at `loc`, walking the annotations."""
+    annotation: Any = root
+    for part in loc:
+        if part in _UNION_TAGS:
+            annotation = _member_tagged(annotation, part)
+            continue
+        annotation = _unwrap(annotation, part)
+        if annotation is None:
+            return None
+        if isinstance(part, int):
+            args = typing.get_args(annotation)
+            annotation = args[0] if args else None
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(part)
+            annotation = field.annotation if field else None
+        else:
+            return None
+    model = _unwrap(annotation, None)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return None
+
+
+def _member_tagged(annotation: Any, tag: str) -> Any:
+    """The member of a tagged union whose `driver` literal is `tag`."""
+    for member in typing.get_args(_strip_annotated(annotation)):
+        driver = getattr(member, "model_fields", {}).get("driver")
+        if driver is not None and tag in typing.get_args(driver.annotation):
+            return member
+    return None
+
+
+def _strip_annotated(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _unwrap(annotation: Any, part: str | int | None) -> Any:
+    """Strip Annotated/Optional; pick the union member that owns `part`."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            models = [
+                m for m in members if isinstance(m, type) and issubclass(m, BaseModel)
+            ]
+            if len(members) == 1:
+                annotation = members[0]
+            elif models and isinstance(part, str):
+                owners = [m for m in models if part in m.model_fields]
+                annotation = owners[0] if owners else models[0]
+            elif models:
+                return models[0]
+            else:
+                return members[0]
+        else:
+            return annotation
+
+
+def _line(
+    loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
+) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _format(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,87 @@
+"""`plan`: what a campaign will create and what it can cost, before anything starts."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fmbench_orch.models.campaign import CampaignConfig
+from fmbench_orch.models.compile import StackValues, compile_campaign, worst_case_hours
+from fmbench_orch.models.spec import StackSpec
+
+# Time a host spends before its first benchmark: boot, cloud-init, installing
+# FMBench (~240 packages) and pulling a model. Generous on purpose: the plan's
+# worst case should never be below what a user pays.
+BOOTSTRAP_ALLOWANCE = timedelta(minutes=30)
+PLAN_RUN_ID = "plan"
+
+
+def plan_spec(campaign: CampaignConfig) -> StackSpec:
+    """The spec a stack created now would get (run id and CIDR are placeholders)."""
+    values = StackValues(
+        run_id=PLAN_RUN_ID, created_at=datetime.now(UTC), operator=getpass.getuser()
+    )
+    return compile_campaign(campaign, values)
+
+
+def plan_summary(spec: StackSpec) -> dict[str, Any]:
+    hours = worst_case_hours(spec, BOOTSTRAP_ALLOWANCE)
+    usd_per_hour = round(spec.usd_per_hour, 4)
+    over = []
+    if spec.max_usd_per_hour is not None and usd_per_hour > spec.max_usd_per_hour:
+        over.append(
+            f"the hosts cost {usd_per_hour:.2f} USD/h, over the budget's "
+            f"max_usd_per_hour of {spec.max_usd_per_hour:.2f}; remove hosts, pick "
+            "smaller types or raise budget.max_usd_per_hour"
+        )
+    return {
+        "campaign": spec.campaign,
+        "provider": spec.provider,
+        "region": spec.region,
+        "resources": resources(spec),
+        "hosts": [
+            {
+                "name": host.name,
+                "instance_type": host.instance_type,
+                "region": host.region,
+                "image": host.image.ami_id or host.image.alias,
+                "benchmarks": [benchmark.name for benchmark in host.benchmarks],
+                "usd_per_hour": host.price_per_hour,
+            }
+            for host in spec.hosts
+        ],
+        "usd_per_hour": usd_per_hour,
+        "worst_case_hours": round(hours, 2),
+        "worst_case_usd": round(usd_per_hour * hours, 2),
+        "ttl_hours": round(
+            (spec.expires_at - spec.created_at).total_seconds() / 3600, 2
+        ),
+        "budget": {
+            "max_usd_per_hour": spec.max_usd_per_hour,
+            "max_hours": spec.max_hours,
+            "within": not over,
+            "problems": over,
+        },
+    }
+
+
+def resources(spec: StackSpec) -> list[dict[str, str]]:
+    """What `up` will create, one entry per resource, in creation order."""
+    if spec.provider == "local":
+        return [{"type": "local:ssh-host", "name": host.name} for host in spec.hosts]
+    if spec.provider == "static":
+        return []
+    assert spec.bucket is not None and spec.role is not None
+    items = [
+        {"type": "aws:s3:Bucket", "name": spec.bucket.name},
+        {"type": "aws:iam:Role", "name": spec.role.name},
+        {"type": "aws:iam:InstanceProfile", "name": spec.role.name},
+        {"type": "aws:ec2:KeyPair", "name": spec.stack_name},
+    ]
+    for region in sorted({host.region for host in spec.hosts}):
+        items.append(
+            {"type": "aws:ec2:SecurityGroup", "name": f"{spec.stack_name}-{region}"}
+        )
+    items += [{"type": "aws:ec2:Instance", "name": host.name} for host in spec.hosts]
+    return items
