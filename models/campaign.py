@@ -485,6 +485,16 @@ class CampaignConfig(StrictModel):
                 host.region = self.region
             else:
                 _check_region(host.region)
+            try:
+                catalog.get_instance_type(host.instance_type).price_per_hour(
+                    host.region
+                )
+            except catalog.PriceUnknown as error:
+                raise PydanticCustomError(
+                    "price_unknown",
+                    "hosts[{index}]: {error}",
+                    {"index": index, "error": str(error)},
+                ) from None
             total += host.count
             for name in host.expanded_names():
                 if name in seen:
