@@ -55,7 +55,7 @@ class Cli(click.Group):
 
 @click.group(
     cls=Cli,
-    epilog=f"Exit codes:\n\n{EXIT_CODES_HELP}",
+    epilog=f"\b\nExit codes:\n{EXIT_CODES_HELP}",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv: debug).")
@@ -128,3 +128,13 @@ def plan(file: Path, as_json: bool) -> None:
 
 def main() -> None:
     cli(prog_name="fmbench-orch")
+
+
+def _register() -> None:
+    from fmbench_orch.orchestrator.commands.run import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_register()

@@ -45,3 +45,83 @@ def print_plan(summary: dict[str, Any], console: Console | None = None) -> None:
     else:
         for problem in budget["problems"]:
             console.print(f"Over budget: {problem}", style="bold red")
+
+
+class RunProgress:
+    """A live table, one row per host × benchmark: phase, elapsed, last log line.
+
+    Called from the runner's host threads; rich's Live redraws from its own
+    thread, so updates only touch a dict under a lock.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        import threading
+        import time
+
+        self._clock = time.monotonic
+        self._console = console or Console(stderr=True)
+        self._rows: dict[tuple[str, str], list[Any]] = {}
+        self._lock = threading.Lock()
+        self._live = None
+
+    def __enter__(self) -> RunProgress:
+        from rich.live import Live
+
+        self._live = Live(
+            get_renderable=self._table,
+            console=self._console,
+            refresh_per_second=4,
+            transient=False,
+        )
+        self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def __call__(
+        self,
+        host: str,
+        benchmark: str | None = None,
+        phase: str | None = None,
+        line: str | None = None,
+        **_: object,
+    ) -> None:
+        key = (host, benchmark or "")
+        with self._lock:
+            row = self._rows.setdefault(key, [phase or "", self._clock(), ""])
+            if phase and phase != row[0]:
+                row[0], row[1] = phase, self._clock()
+            if line:
+                row[2] = line.strip()[-80:]
+
+    def _table(self) -> Table:
+        table = Table(expand=True)
+        for column in ("host", "benchmark", "phase", "elapsed", "last line"):
+            table.add_column(column, overflow="ellipsis", no_wrap=True)
+        now = self._clock()
+        with self._lock:
+            rows = sorted(self._rows.items())
+        for (host, benchmark), (phase, since, line) in rows:
+            table.add_row(host, benchmark, phase, f"{now - since:.0f}s", line)
+        return table
+
+
+def print_outcome(summary: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console(stderr=True)
+    table = Table(title=f"{summary['campaign']} · run {summary['run_id']}")
+    for column in ("host", "instance type", "benchmark", "status", "exit"):
+        table.add_column(column)
+    styles = {"success": "green", "failure": "red", "timeout": "yellow"}
+    for result in summary["results"]:
+        table.add_row(
+            result["host"],
+            result["instance_type"],
+            result["benchmark"],
+            f"[{styles[result['status']]}]{result['status']}[/]",
+            "" if result["exit_code"] is None else str(result["exit_code"]),
+        )
+    console.print(table)
+    console.print(f"Status: {summary['status']} · teardown: {summary['teardown']}")
+    console.print(f"Results: {summary['run_dir']}")

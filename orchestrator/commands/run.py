@@ -1,0 +1,157 @@
+"""`run` and its single steps: `up`, `down`, `status`, `logs`, `resume`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from fmbench_orch.orchestrator.rundir import DEFAULT_RUNS_ROOT, RunDirectory
+
+runs_root_option = click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_RUNS_ROOT,
+    show_default=True,
+    help="Where run directories are created.",
+)
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="End with one JSON summary line on stdout."
+)
+run_dir_argument = click.argument(
+    "run_dir", type=click.Path(path_type=Path, file_okay=False)
+)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@runs_root_option
+@json_option
+@click.option("--keep", is_flag=True, help="Leave the hosts up after the run.")
+def run(file: Path, runs_dir: Path, as_json: bool, keep: bool) -> None:
+    """Run a whole campaign: provision, benchmark, harvest, tear down."""
+    from fmbench_orch.orchestrator.lifecycle import create_run
+
+    run_dir, spec = create_run(file, runs_dir)
+    _execute(run_dir, spec, keep=keep, as_json=as_json)
+
+
+@click.command()
+@run_dir_argument
+@json_option
+@click.option("--keep", is_flag=True, help="Leave the hosts up afterwards.")
+def resume(run_dir: Path, as_json: bool, keep: bool) -> None:
+    """Continue an interrupted or kept run: reattach, finish, tear down."""
+    directory = RunDirectory.open(run_dir)
+    _execute(directory, directory.load_spec(), keep=keep, as_json=as_json)
+
+
+def _execute(run_dir: RunDirectory, spec, *, keep: bool, as_json: bool) -> None:
+    from fmbench_orch.orchestrator.console import RunProgress, print_outcome
+    from fmbench_orch.orchestrator.interrupts import InterruptGuard
+    from fmbench_orch.orchestrator.lifecycle import execute_run
+
+    click.echo(f"run directory: {run_dir.path}", err=True)
+    live = sys.stderr.isatty()
+    progress = RunProgress() if live else None
+    with InterruptGuard() as guard:
+        if progress is not None:
+            with progress:
+                outcome = execute_run(
+                    run_dir, spec, keep=keep, progress=progress, guard=guard
+                )
+        else:
+            outcome = execute_run(run_dir, spec, keep=keep, guard=guard)
+    summary = outcome.summary()
+    print_outcome(summary)
+    if outcome.teardown_error:
+        click.echo(outcome.teardown_error, err=True)
+    if outcome.provision_error:
+        click.echo(outcome.provision_error, err=True)
+    if as_json:
+        click.echo(json.dumps(summary, separators=(",", ":")))
+    sys.exit(outcome.exit_code)
+
+
+@click.command()
+@run_dir_argument
+def down(run_dir: Path) -> None:
+    """Destroy everything a run created (idempotent)."""
+    from fmbench_orch.orchestrator.events import EventLog
+    from fmbench_orch.orchestrator.lifecycle import destroy_with_retry, provisioner_for
+
+    directory = RunDirectory.open(run_dir)
+    spec = directory.load_spec()
+    error = destroy_with_retry(
+        provisioner_for(spec), spec, directory, EventLog(directory.path)
+    )
+    if error:
+        from fmbench_orch.orchestrator.errors import TeardownFailed
+
+        raise TeardownFailed(error)
+    click.echo(f"{spec.stack_name}: destroyed")
+
+
+@click.command()
+@runs_root_option
+@click.argument("run_dirs", nargs=-1, type=click.Path(path_type=Path))
+def status(runs_dir: Path, run_dirs: tuple[Path, ...]) -> None:
+    """Show runs: their hosts' state and each benchmark's outcome."""
+    from fmbench_orch.orchestrator.lifecycle import provisioner_for
+
+    directories = [RunDirectory.open(path) for path in run_dirs] or [
+        RunDirectory(path.parent) for path in sorted(runs_dir.glob("*/*/stack.json"))
+    ]
+    for directory in directories:
+        spec = directory.load_spec()
+        hosts = provisioner_for(spec).status(spec, directory.path)
+        recorded = directory.load_results()
+        up = sum(state == "running" for state in hosts.values())
+        click.echo(
+            f"{directory.path}  {spec.provider}  {up}/{len(spec.hosts)} host(s) up  "
+            f"expires {spec.expires_at:%Y-%m-%d %H:%M}Z"
+        )
+        for host in spec.hosts:
+            for benchmark in host.benchmarks:
+                result = recorded.get((host.name, benchmark.name))
+                state = result.status if result else "pending"
+                click.echo(f"  {host.name:<24} {benchmark.name:<32} {state}")
+
+
+@click.command()
+@run_dir_argument
+@click.option("--host", help="Only this host.")
+@click.option("--benchmark", help="Only this benchmark.")
+def logs(run_dir: Path, host: str | None, benchmark: str | None) -> None:
+    """Print the logs a run collected."""
+    directory = RunDirectory.open(run_dir)
+    pattern = f"{host or '*'}/{benchmark or '*'}.log"
+    found = sorted((directory.path / "logs").glob(pattern))
+    if not found:
+        from fmbench_orch.orchestrator.errors import RunNotFound
+
+        raise RunNotFound(f"no logs match {pattern} under {directory.path / 'logs'}")
+    for path in found:
+        click.echo(f"==> {path.relative_to(directory.path)} <==")
+        click.echo(path.read_text(errors="replace"), nl=False)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@runs_root_option
+def up(file: Path, runs_dir: Path) -> None:
+    """Create a campaign's hosts and leave them up (finish with resume or down)."""
+    from fmbench_orch.orchestrator.events import EventLog
+    from fmbench_orch.orchestrator.lifecycle import create_run, provisioner_for
+
+    run_dir, spec = create_run(file, runs_dir)
+    hosts = provisioner_for(spec).up(spec, run_dir.path)
+    EventLog(run_dir.path).emit("provision", "success", detail=f"{len(hosts)} host(s)")
+    for host in hosts:
+        click.echo(f"{host.name}  {host.user}@{host.address}:{host.port}")
+    click.echo(f"run directory: {run_dir.path}")
+
+
+COMMANDS = (run, resume, up, down, status, logs)

@@ -1,0 +1,282 @@
+"""One run from start to teardown: the spine, in order, with teardown in a finally.
+
+create (validate → compile → run directory) → provision → run benchmarks →
+results → manifest → destroy. Whatever happens after provisioning starts —
+a failure, an exception, Ctrl-C — `destroy` runs unless the user asked to
+keep the hosts, and every result already harvested stays on disk.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fmbench_orch.models.compile import StackValues, compile_campaign
+from fmbench_orch.models.loader import load_campaign
+from fmbench_orch.models.results import BenchmarkResult
+from fmbench_orch.models.spec import StackSpec
+from fmbench_orch.orchestrator.errors import (
+    ExitCode,
+    OrchestratorError,
+    OverBudget,
+    ProvisionFailed,
+)
+from fmbench_orch.orchestrator.events import EventLog
+from fmbench_orch.orchestrator.interrupts import InterruptGuard
+from fmbench_orch.orchestrator.keys import create_run_key
+from fmbench_orch.orchestrator.provisioners.base import Provisioner
+from fmbench_orch.orchestrator.rundir import RunDirectory, new_run_id
+
+log = logging.getLogger(__name__)
+
+# A destroy that failed on a throttled or flaky API usually succeeds on a
+# second try; three tries with doubling waits stay under half a minute.
+TEARDOWN_ATTEMPTS = 3
+TEARDOWN_FIRST_BACKOFF_SECONDS = 2.0
+LOCAL_OPERATOR_CIDR = "127.0.0.1/32"
+
+Progress = Callable[..., None]
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended; `summary()` is the `--json` line."""
+
+    run_dir: RunDirectory
+    spec: StackSpec
+    results: list[BenchmarkResult]
+    interrupted: bool = False
+    provision_error: str | None = None
+    teardown: str = "complete"  # complete | kept | failed
+    teardown_error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        succeeded = sum(result.status == "success" for result in self.results)
+        if self.results and succeeded == len(self.results):
+            return "success"
+        return "partial" if succeeded else "failure"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.interrupted:
+            return ExitCode.INTERRUPTED
+        if self.teardown == "failed":
+            return ExitCode.TEARDOWN_FAILED
+        if self.provision_error is not None:
+            return ExitCode.PROVISION_FAILED
+        if self.status != "success":
+            return ExitCode.BENCHMARKS_FAILED
+        return ExitCode.OK
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "campaign": self.spec.campaign,
+            "run_id": self.spec.run_id,
+            "run_dir": str(self.run_dir.path),
+            "status": self.status,
+            "results": [
+                {
+                    "host": result.host,
+                    "instance_type": result.instance_type,
+                    "benchmark": result.benchmark,
+                    "status": result.status,
+                    "exit_code": result.exit_code,
+                    "artifacts": [artifact.path for artifact in result.artifacts],
+                }
+                for result in self.results
+            ],
+            "teardown": self.teardown,
+        }
+
+
+def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, StackSpec]:
+    """Validate, compile and record a new run; nothing is provisioned yet."""
+    campaign = load_campaign(campaign_file)
+    now = datetime.now(UTC).replace(microsecond=0)
+    values = StackValues(
+        run_id=new_run_id(now),
+        created_at=now,
+        operator=getpass.getuser(),
+        operator_cidr=LOCAL_OPERATOR_CIDR if campaign.provider == "local" else None,
+    )
+    spec = compile_campaign(campaign, values)
+    if spec.max_usd_per_hour is not None and spec.usd_per_hour > spec.max_usd_per_hour:
+        raise OverBudget(
+            f"{campaign.name} costs {spec.usd_per_hour:.2f} USD/h, over its budget of "
+            f"{spec.max_usd_per_hour:.2f}; see `fmbench-orch plan {campaign_file}`"
+        )
+    run_dir = RunDirectory.create(runs_root, spec.campaign, spec.run_id)
+    create_run_key(run_dir.keys_dir, comment=f"fmbench-orch {spec.stack_name}")
+    run_dir.save_stack(campaign_file, values, spec)
+    return run_dir, spec
+
+
+def provisioner_for(spec: StackSpec) -> Provisioner:
+    if spec.provider == "local":
+        from fmbench_orch.orchestrator.provisioners.local import LocalProvisioner
+
+        return LocalProvisioner()
+    if spec.provider == "static":
+        from fmbench_orch.orchestrator.provisioners.static import StaticProvisioner
+
+        return StaticProvisioner()
+    raise OrchestratorError(
+        "the aws provider is not available in this build yet; run the campaign "
+        "with provider: local or static, or drive its stack with `pulumi up`"
+    )
+
+
+def execute_run(
+    run_dir: RunDirectory,
+    spec: StackSpec,
+    *,
+    keep: bool = False,
+    progress: Progress | None = None,
+    guard: InterruptGuard | None = None,
+) -> RunOutcome:
+    """Provision, run every benchmark, then tear down — in a finally."""
+    from fmbench_orch.orchestrator.runner import run_benchmarks
+
+    guard = guard or InterruptGuard()
+    events = EventLog(run_dir.path)
+    provisioner = provisioner_for(spec)
+    outcome = RunOutcome(run_dir, spec, results=[])
+    try:
+        if not guard.interrupted:
+            hosts = _provision(provisioner, spec, run_dir, events)
+            if not guard.interrupted:
+                outcome.results = run_benchmarks(
+                    spec,
+                    hosts,
+                    run_dir.path,
+                    events,
+                    progress=progress,
+                    stop=guard.stop,
+                )
+    except ProvisionFailed as error:
+        outcome.provision_error = str(error)
+    finally:
+        guard.tearing_down()
+        outcome.interrupted = guard.interrupted
+        if keep:
+            outcome.teardown = "kept"
+        else:
+            outcome.teardown_error = destroy_with_retry(
+                provisioner, spec, run_dir, events
+            )
+            outcome.teardown = "failed" if outcome.teardown_error else "complete"
+        outcome.results = complete_results(spec, run_dir, outcome)
+        run_dir.write_manifest(spec, outcome.results, outcome.status, outcome.teardown)
+    return outcome
+
+
+def _provision(
+    provisioner: Provisioner, spec: StackSpec, run_dir: RunDirectory, events: EventLog
+) -> list[Any]:
+    started = time.monotonic()
+    try:
+        hosts = provisioner.up(spec, run_dir.path)
+    except OrchestratorError as error:
+        events.emit(
+            "provision",
+            "failure",
+            duration=time.monotonic() - started,
+            detail=str(error),
+        )
+        if isinstance(error, ProvisionFailed):
+            raise
+        raise ProvisionFailed(str(error), phase="provision", cause=error) from error
+    except Exception as error:
+        events.emit(
+            "provision",
+            "failure",
+            duration=time.monotonic() - started,
+            detail=repr(error),
+        )
+        raise ProvisionFailed(
+            f"provisioning failed: {error}; nothing is left running (teardown ran)",
+            phase="provision",
+            cause=error,
+        ) from error
+    events.emit(
+        "provision",
+        "success",
+        duration=time.monotonic() - started,
+        detail=f"{len(hosts)} host(s)",
+    )
+    return hosts
+
+
+def destroy_with_retry(
+    provisioner: Provisioner, spec: StackSpec, run_dir: RunDirectory, events: EventLog
+) -> str | None:
+    """Destroy, retrying with backoff; the last error's message, or None."""
+    backoff = TEARDOWN_FIRST_BACKOFF_SECONDS
+    started = time.monotonic()
+    for attempt in range(1, TEARDOWN_ATTEMPTS + 1):
+        try:
+            provisioner.destroy(spec, run_dir.path)
+        except Exception as error:
+            if attempt == TEARDOWN_ATTEMPTS:
+                message = (
+                    f"teardown of {spec.stack_name} failed after {attempt} attempts: "
+                    f"{error}; finish it with `fmbench-orch down {run_dir.path}`"
+                )
+                log.warning("%s", message)
+                events.emit(
+                    "teardown",
+                    "failure",
+                    duration=time.monotonic() - started,
+                    detail=str(error),
+                )
+                return message
+            log.debug("teardown attempt %d failed: %s", attempt, error)
+            time.sleep(backoff)
+            backoff *= 2
+        else:
+            events.emit("teardown", "success", duration=time.monotonic() - started)
+            return None
+    return None
+
+
+def complete_results(
+    spec: StackSpec, run_dir: RunDirectory, outcome: RunOutcome
+) -> list[BenchmarkResult]:
+    """Every host × benchmark, in campaign order; those that never ran say why."""
+    recorded = run_dir.load_results()
+    for result in outcome.results:
+        recorded[(result.host, result.benchmark)] = result
+    if outcome.provision_error:
+        reason = f"not run: {outcome.provision_error}"
+    elif outcome.interrupted:
+        reason = "not run: the run was interrupted"
+    else:
+        reason = "not run: its host stopped before it"
+    complete = []
+    for host in spec.hosts:
+        for benchmark in host.benchmarks:
+            result = recorded.get((host.name, benchmark.name))
+            if result is None:
+                result = BenchmarkResult(
+                    host=host.name,
+                    instance_type=host.instance_type,
+                    region=host.region,
+                    price_per_hour=host.price_per_hour,
+                    benchmark=benchmark.name,
+                    driver=benchmark.driver,
+                    status="failure",
+                    reason=reason,
+                )
+                run_dir.save_result(result)
+            complete.append(result)
+    return complete
