@@ -70,7 +70,7 @@ def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        lines = {} if node is None else _lines_of(node)
+        lines = {} if node is None else lines_of(node)
         document = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as error:
         raise ConfigError(path, [_yaml_problem(error)]) from None
@@ -93,7 +93,7 @@ def _yaml_problem(error: yaml.YAMLError) -> Problem:
     return Problem("", message, line)
 
 
-def _lines_of(node: yaml.Node, prefix: Path_ = ()) -> dict[Path_, int]:
+def lines_of(node: yaml.Node, prefix: Path_ = ()) -> dict[Path_, int]:
     lines: dict[Path_, int] = {prefix: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
@@ -102,15 +102,15 @@ def _lines_of(node: yaml.Node, prefix: Path_ = ()) -> dict[Path_, int]:
                     value.value if isinstance(value, yaml.SequenceNode) else [value]
                 )
                 for source in merged:
-                    for path, line in _lines_of(source, prefix).items():
+                    for path, line in lines_of(source, prefix).items():
                         lines.setdefault(path, line)
                 continue
             if isinstance(key, yaml.ScalarNode):
-                lines.update(_lines_of(value, (*prefix, key.value)))
+                lines.update(lines_of(value, (*prefix, key.value)))
                 lines[(*prefix, key.value)] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            lines.update(_lines_of(item, (*prefix, index)))
+            lines.update(lines_of(item, (*prefix, index)))
     return lines
 
 

@@ -131,9 +131,10 @@ def main() -> None:
 
 
 def _register() -> None:
+    from fmbench_orch.orchestrator.commands.migrate import migrate
     from fmbench_orch.orchestrator.commands.run import COMMANDS
 
-    for command in COMMANDS:
+    for command in (*COMMANDS, migrate):
         cli.add_command(command)
 
 
