@@ -3,6 +3,10 @@
 Every model forbids unknown keys, and every default the tool applies is
 declared here, nowhere else. Paths the user wrote relative to the campaign
 file arrive here already resolved by the loader (see `models.loader`).
+
+A validator that checks several fields at once puts `loc` in its error's
+context: the path, below the validator's own place, of the field to fix, so
+the message names `hosts[1].name` rather than the whole campaign.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ DEFAULT_BENCHMARK_TIMEOUT_SECONDS = 7200
 # reproduces, and so `fmbench:` configs resolve at the same tag.
 DEFAULT_FMBENCH_VERSION = "2.1.6"
 
-SLUG = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
+SLUG = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
 FMBENCH_SHORTHAND = "fmbench:"
 
 
@@ -55,9 +59,10 @@ def _slug(value: str) -> str:
     if not SLUG.fullmatch(value) or "--" in value:
         raise PydanticCustomError(
             "slug",
-            "must be lowercase letters, digits and single hyphens, starting with a "
-            "letter (it is used in stack, bucket and host names), e.g. "
-            "'llama3-8b-g6e'",
+            "got '{value}'; use lowercase letters, digits and single hyphens, "
+            "starting with a letter and not ending with a hyphen (it is used in "
+            "stack, bucket and host names), e.g. 'llama3-8b-g6e'",
+            {"value": value},
         )
     return value
 
@@ -108,12 +113,27 @@ class Budget(StrictModel):
 
 
 class Storage(StrictModel):
-    device_name: str = "/dev/sda1"
-    size_gib: int = Field(default=250, ge=8, le=MAX_VOLUME_GIB)
-    volume_type: Literal["gp2", "gp3", "io1", "io2"] = "gp3"
-    iops: int | None = Field(default=16000, ge=100, le=256_000)
-    throughput_mibps: int | None = Field(default=None, ge=125, le=2000)
-    encrypted: bool = True
+    """The host's root EBS volume (models and FMBench's results live on it)."""
+
+    device_name: str = Field(
+        default="/dev/sda1", description="Root device name of the AMI."
+    )
+    size_gib: int = Field(
+        default=250, ge=8, le=MAX_VOLUME_GIB, description="Size in GiB."
+    )
+    volume_type: Literal["gp2", "gp3", "io1", "io2"] = Field(
+        default="gp3", description="EBS volume type."
+    )
+    iops: int | None = Field(
+        default=16000,
+        ge=100,
+        le=256_000,
+        description="Provisioned IOPS; ignored for gp2, whose IOPS follow the size.",
+    )
+    throughput_mibps: int | None = Field(
+        default=None, ge=125, le=2000, description="gp3 only; AWS's default if unset."
+    )
+    encrypted: bool = Field(default=True, description="Encrypt with the EBS key.")
 
     @model_validator(mode="after")
     def _iops_fit_volume_type(self) -> Storage:
@@ -124,39 +144,60 @@ class Storage(StrictModel):
                 "throughput_gp3",
                 "throughput_mibps applies to gp3 volumes only; remove it or set "
                 "volume_type: gp3",
+                {"loc": ("throughput_mibps",)},
             )
         return self
 
 
+def _cidr(cidr: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        raise PydanticCustomError(
+            "cidr",
+            "'{cidr}' is not a CIDR block such as 203.0.113.7/32",
+            {"cidr": cidr},
+        ) from None
+    return cidr
+
+
 class Network(StrictModel):
-    vpc_id: str | None = Field(default=None, pattern=r"^vpc-[0-9a-f]+$")
-    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] = []
-    ssh_ingress_cidrs: list[str] | None = Field(
+    """Where the host is placed and who may reach it over SSH."""
+
+    vpc_id: str | None = Field(
+        default=None,
+        pattern=r"^vpc-[0-9a-f]+$",
+        description="The region's default VPC if unset.",
+    )
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] = Field(
+        default=[], description="Subnets to launch in; the VPC's default if empty."
+    )
+    ssh_ingress_cidrs: list[Annotated[str, AfterValidator(_cidr)]] | None = Field(
         default=None,
         description="Who may reach port 22; defaults to the operator's address /32.",
     )
 
-    @field_validator("ssh_ingress_cidrs")
-    @classmethod
-    def _valid_cidrs(cls, cidrs: list[str] | None) -> list[str] | None:
-        import ipaddress
-
-        for cidr in cidrs or []:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError:
-                raise PydanticCustomError(
-                    "cidr",
-                    "'{cidr}' is not a CIDR block such as 203.0.113.7/32",
-                    {"cidr": cidr},
-                ) from None
-        return cidrs
-
 
 class Capacity(StrictModel):
-    reservation_id: str | None = Field(default=None, pattern=r"^cr-[0-9a-f]+$")
-    resource_group_arn: str | None = Field(default=None, pattern=r"^arn:aws")
-    preference: Literal["open", "none"] | None = None
+    """An EC2 capacity reservation to launch into (GPU capacity is scarce)."""
+
+    reservation_id: str | None = Field(
+        default=None,
+        pattern=r"^cr-[0-9a-f]+$",
+        description="One reservation; or give resource_group_arn.",
+    )
+    resource_group_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws",
+        description="A resource group of reservations; or give reservation_id.",
+    )
+    preference: Literal["open", "none"] | None = Field(
+        default=None,
+        description="Without a target: open uses any matching open reservation, "
+        "none never does.",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> Capacity:
@@ -169,8 +210,14 @@ class Capacity(StrictModel):
 
 
 class UploadFile(StrictModel):
-    local: Annotated[Path, BeforeValidator(_existing_path)]
-    remote: str = Field(min_length=1)
+    """A file copied to the host before its first benchmark."""
+
+    local: Annotated[Path, BeforeValidator(_existing_path)] = Field(
+        description="The file here, relative to the campaign file."
+    )
+    remote: str = Field(
+        min_length=1, description="Where on the host, relative to the home directory."
+    )
     secret: bool = Field(
         default=False, description="Uploaded as a 0600 file, never logged."
     )
@@ -179,9 +226,11 @@ class UploadFile(StrictModel):
 class StaticConnection(StrictModel):
     """How to reach a host the user already has (provider: static)."""
 
-    address: str = Field(min_length=1)
-    port: int = Field(default=22, ge=1, le=65535)
-    key_file: Annotated[Path, BeforeValidator(_existing_path)]
+    address: str = Field(min_length=1, description="Host name or IP address.")
+    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
+    key_file: Annotated[Path, BeforeValidator(_existing_path)] = Field(
+        description="Private key for ssh_user, relative to the campaign file."
+    )
     host_key: str | None = Field(
         default=None,
         pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+",
@@ -190,29 +239,56 @@ class StaticConnection(StrictModel):
 
 
 class BenchmarkBase(StrictModel):
-    name: Slug | None = None
-    model_id: str | None = None
-    batch_sizes: list[PositiveInt] | None = Field(default=None, min_length=1)
-    sequence_lengths: list[PositiveInt] | None = Field(default=None, min_length=1)
-    num_iterations: PositiveInt | None = None
+    """One benchmark run on a host; a host runs its benchmarks in order."""
+
+    name: Slug | None = Field(
+        default=None,
+        description="Unique on the host; defaults from the config file name "
+        "(fmbench) or to <driver>-<position>.",
+    )
+    model_id: str | None = Field(
+        default=None, description="The model benchmarked, as the report names it."
+    )
+    batch_sizes: list[PositiveInt] | None = Field(
+        default=None, min_length=1, description="Batch sizes to sweep."
+    )
+    sequence_lengths: list[PositiveInt] | None = Field(
+        default=None, min_length=1, description="Sequence lengths to sweep."
+    )
+    num_iterations: PositiveInt | None = Field(
+        default=None, description="Repetitions of each measurement."
+    )
     timeout_seconds: PositiveInt = Field(
         default=DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
         le=int(MAX_TTL.total_seconds()),
+        description="The benchmark is stopped and marked timeout after this long.",
     )
 
 
 class FmbenchBenchmark(BenchmarkBase):
-    driver: Literal["fmbench"]
+    """Installs FMBench on the host and runs it with one of its configs."""
+
+    driver: Literal["fmbench"] = Field(description="Selects this kind of benchmark.")
     config: str = Field(
         min_length=1,
         description="A local path, an http(s):// or s3:// URL, or fmbench:<path> "
         "for a config shipped in FMBench's repository.",
     )
-    version: str | None = None
-    repo: str | None = None
-    ref: str | None = None
+    version: str | None = Field(
+        default=None,
+        description=f"FMBench release from PyPI; {DEFAULT_FMBENCH_VERSION} unless "
+        "repo is given.",
+    )
+    repo: str | None = Field(
+        default=None, description="Install FMBench from this git repository instead."
+    )
+    ref: str | None = Field(
+        default=None, description="Branch, tag or commit of repo; required with it."
+    )
     args: dict[str, str] = Field(default={}, description="Passed as -A key=value.")
-    local_mode: bool = True
+    local_mode: bool = Field(
+        default=True, description="Run FMBench with --local-mode yes."
+    )
     write_bucket: str | None = Field(
         default=None, description="Defaults to the campaign's results bucket."
     )
@@ -238,8 +314,12 @@ class FmbenchBenchmark(BenchmarkBase):
                 "give version (a PyPI release) or repo + ref, not both",
             )
         if bool(self.repo) != bool(self.ref):
+            missing = "ref" if self.repo else "repo"
             raise PydanticCustomError(
-                "fmbench_source", "repo and ref go together; give both"
+                "fmbench_source",
+                "repo and ref go together; add {missing} (ref: a branch, tag or "
+                "commit of repo)",
+                {"missing": missing, "loc": (missing,)},
             )
         if not self.repo and self.version is None:
             self.version = DEFAULT_FMBENCH_VERSION
@@ -249,12 +329,15 @@ class FmbenchBenchmark(BenchmarkBase):
                 "fmbench_shorthand_repo",
                 "the fmbench: shorthand needs a GitHub repo "
                 "(https://github.com/<owner>/<name>); give config as a URL instead",
+                {"loc": ("repo",)},
             )
         return self
 
 
 class CommandBenchmark(BenchmarkBase):
-    driver: Literal["command"]
+    """Any command, run with bash in its own work directory on the host."""
+
+    driver: Literal["command"] = Field(description="Selects this kind of benchmark.")
     run: str = Field(min_length=1, description="Run with bash on the host.")
     results: str = Field(
         default="results", description="Directory harvested after the run."
@@ -270,26 +353,46 @@ Benchmark = Annotated[
 
 
 class HostConfig(StrictModel):
+    """One host (or `count` alike hosts) and the benchmarks it runs."""
+
     name: Slug | None = Field(
         default=None, description="Unique in the campaign; defaults from the type."
     )
-    instance_type: str
-    count: int = Field(default=1, ge=1, le=MAX_HOSTS_PER_CAMPAIGN)
-    region: str | None = None
+    instance_type: str = Field(
+        description="An EC2 instance type from the catalog, e.g. g6e.2xlarge."
+    )
+    count: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_HOSTS_PER_CAMPAIGN,
+        description="Alike hosts to make, named <name>-1, <name>-2, …",
+    )
+    region: str | None = Field(default=None, description="The campaign's if unset.")
     ami: str | None = Field(
         default=None,
         description="An ami-… id, or an alias: gpu, cpu, neuron, arm. Defaults "
         "to the alias that fits the instance type.",
     )
-    ssh_user: str | None = None
-    storage: Storage = Storage()
-    network: Network = Network()
-    capacity: Capacity | None = None
-    spot: bool = False
-    upload_files: list[UploadFile] = []
-    static: StaticConnection | None = None
+    ssh_user: str | None = Field(
+        default=None,
+        description="Login user; ubuntu with an alias, required with an ami-… id.",
+    )
+    storage: Storage = Field(default=Storage(), description="The root volume.")
+    network: Network = Field(default=Network(), description="Placement and SSH.")
+    capacity: Capacity | None = Field(
+        default=None, description="A capacity reservation to launch into."
+    )
+    spot: bool = Field(default=False, description="Ask for a Spot instance.")
+    upload_files: list[UploadFile] = Field(
+        default=[], description="Files copied to the host before its benchmarks."
+    )
+    static: StaticConnection | None = Field(
+        default=None, description="How to reach the host; provider: static only."
+    )
     benchmarks: list[Benchmark] = Field(
-        min_length=1, max_length=MAX_BENCHMARKS_PER_HOST
+        min_length=1,
+        max_length=MAX_BENCHMARKS_PER_HOST,
+        description="Run in order, each to success, failure or timeout.",
     )
 
     def expanded_names(self) -> list[str]:
@@ -307,6 +410,11 @@ class HostConfig(StrictModel):
         except catalog.UnknownInstanceType as error:
             raise PydanticCustomError("instance_type", str(error)) from None
         return name
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str | None) -> str | None:
+        return region if region is None else _check_region(region)
 
     @field_validator("ami")
     @classmethod
@@ -333,7 +441,9 @@ class HostConfig(StrictModel):
             try:
                 catalog.resolve_ami_alias(self.ami, kind.architecture)
             except catalog.AmiAliasMismatch as error:
-                raise PydanticCustomError("ami_alias", str(error)) from None
+                raise PydanticCustomError(
+                    "ami_alias", str(error), {"loc": ("ami",)}
+                ) from None
             if self.ssh_user is None:
                 self.ssh_user = catalog.AMI_ALIAS_SSH_USER
         elif self.ssh_user is None:
@@ -341,6 +451,7 @@ class HostConfig(StrictModel):
                 "ssh_user",
                 "ssh_user is required with an explicit AMI id (ubuntu for Ubuntu "
                 "AMIs, ec2-user for Amazon Linux)",
+                {"loc": ("ssh_user",)},
             )
         _name_benchmarks(self.benchmarks)
         return self
@@ -361,6 +472,7 @@ def _name_benchmarks(benchmarks: list[FmbenchBenchmark | CommandBenchmark]) -> N
                     "first": seen[benchmark.name],
                     "second": index,
                     "name": benchmark.name,
+                    "loc": ("benchmarks", index, "name"),
                 },
             )
         seen[benchmark.name] = index
@@ -397,22 +509,44 @@ HostDefaults = create_model(
 
 
 class CampaignConfig(StrictModel):
-    name: Slug = Field(max_length=MAX_CAMPAIGN_NAME)
-    description: str | None = None
-    provider: Literal["local", "aws", "static"] = "local"
-    region: str = "us-east-1"
-    budget: Budget | None = None
+    """A campaign: hosts to create, the benchmarks each runs, and the budget."""
+
+    name: Slug = Field(
+        max_length=MAX_CAMPAIGN_NAME,
+        description="Names the stack, the bucket and the run directory.",
+    )
+    description: str | None = Field(default=None, description="Shown in the report.")
+    provider: Literal["local", "aws", "static"] = Field(
+        default="local",
+        description="aws creates EC2 hosts; local runs SSH hosts on this machine; "
+        "static uses hosts you already have.",
+    )
+    region: str = Field(
+        default="us-east-1", description="AWS region of every host without its own."
+    )
+    budget: Budget | None = Field(
+        default=None, description="Spending limits; none if unset."
+    )
     ttl: Duration = Field(
         default=DEFAULT_TTL,
         description="Hosts shut themselves down this long after creation "
-        "(e.g. 90m, 6h, 2d).",
+        "(e.g. 90m, 6h, 2d); defaults to budget.max_hours when set.",
     )
     owner: str | None = Field(
         default=None, description="Tagged on every resource; defaults to the operator."
     )
-    tags: dict[str, str] = {}
-    defaults: HostDefaults | None = None  # type: ignore[valid-type]
-    hosts: list[HostConfig] = Field(min_length=1, max_length=MAX_HOSTS_PER_CAMPAIGN)
+    tags: dict[str, str] = Field(
+        default={}, description="Extra tags on every resource (not fmbench:, aws:)."
+    )
+    defaults: HostDefaults | None = Field(  # type: ignore[valid-type]
+        default=None,
+        description="Host fields merged under every host; a host's own value wins.",
+    )
+    hosts: list[HostConfig] = Field(
+        min_length=1,
+        max_length=MAX_HOSTS_PER_CAMPAIGN,
+        description="The hosts and their benchmarks.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -423,11 +557,11 @@ class CampaignConfig(StrictModel):
         hosts = raw.get("hosts")
         if not isinstance(defaults, dict) or not isinstance(hosts, list):
             return raw
-        unknown = set(defaults) - set(HostDefaults.model_fields)
-        if unknown:
-            return raw  # reported at defaults.<key> by HostDefaults itself
+        # Unknown keys are reported at defaults.<key> by HostDefaults itself;
+        # the known ones still merge, so a typo is not echoed once per host.
+        known = {k: v for k, v in defaults.items() if k in HostDefaults.model_fields}
         merged = [
-            _deep_merge(defaults, host) if isinstance(host, dict) else host
+            _deep_merge(known, host) if isinstance(host, dict) else host
             for host in hosts
         ]
         return {**raw, "hosts": merged}
@@ -442,7 +576,9 @@ class CampaignConfig(StrictModel):
     def _ttl_bounds(cls, ttl: timedelta) -> timedelta:
         if ttl < timedelta(minutes=5) or ttl > MAX_TTL:
             raise PydanticCustomError(
-                "ttl_range", "ttl must be between 5m and 7d (hosts cost money)"
+                "ttl_range",
+                "got {ttl}; ttl must be between 5m and 7d (hosts cost money)",
+                {"ttl": format_duration(ttl)},
             )
         return ttl
 
@@ -455,7 +591,7 @@ class CampaignConfig(StrictModel):
                     "reserved_tag",
                     "tag '{key}' uses a reserved prefix (fmbench: is set by the tool, "
                     "aws: by AWS); rename it",
-                    {"key": key},
+                    {"key": key, "loc": (key,)},
                 )
         return tags
 
@@ -472,7 +608,11 @@ class CampaignConfig(StrictModel):
                 "ttl_budget",
                 "ttl ({ttl}) is longer than budget.max_hours ({hours} h), so hosts "
                 "could outlive the budget; lower ttl or raise max_hours",
-                {"ttl": format_duration(self.ttl), "hours": max_hours},
+                {
+                    "ttl": format_duration(self.ttl),
+                    "hours": f"{max_hours:g}",
+                    "loc": ("ttl",),
+                },
             )
         return self
 
@@ -483,8 +623,6 @@ class CampaignConfig(StrictModel):
         for index, host in enumerate(self.hosts):
             if host.region is None:
                 host.region = self.region
-            else:
-                _check_region(host.region)
             try:
                 catalog.get_instance_type(host.instance_type).price_per_hour(
                     host.region
@@ -492,8 +630,8 @@ class CampaignConfig(StrictModel):
             except catalog.PriceUnknown as error:
                 raise PydanticCustomError(
                     "price_unknown",
-                    "hosts[{index}]: {error}",
-                    {"index": index, "error": str(error)},
+                    "{error}",
+                    {"error": str(error), "loc": ("hosts", index, "region")},
                 ) from None
             total += host.count
             for name in host.expanded_names():
@@ -502,29 +640,38 @@ class CampaignConfig(StrictModel):
                         "duplicate_host",
                         "hosts[{first}] and hosts[{second}] both make a host named "
                         "'{name}'; give one of them another `name:`",
-                        {"first": seen[name], "second": index, "name": name},
+                        {
+                            "first": seen[name],
+                            "second": index,
+                            "name": name,
+                            "loc": ("hosts", index, "name"),
+                        },
                     )
                 seen[name] = index
             if self.provider == "static" and host.static is None:
                 raise PydanticCustomError(
                     "static_missing",
-                    "hosts[{index}] needs `static: {{address, key_file}}` because "
-                    "provider is static",
-                    {"index": index},
+                    "hosts[{index}] needs `static:` with the address and key_file "
+                    "of a host you already have, because provider is static",
+                    {"index": index, "loc": ("hosts", index, "static")},
                 )
             if self.provider != "static" and host.static is not None:
                 raise PydanticCustomError(
                     "static_unexpected",
                     "hosts[{index}] has `static:` but provider is {provider}; set "
                     "provider: static or remove it",
-                    {"index": index, "provider": self.provider},
+                    {
+                        "index": index,
+                        "provider": self.provider,
+                        "loc": ("hosts", index, "static"),
+                    },
                 )
         if total > MAX_HOSTS_PER_CAMPAIGN:
             raise PydanticCustomError(
                 "too_many_hosts",
                 "the campaign asks for {total} hosts in all; the limit is {limit} — "
                 "split it into several campaigns",
-                {"total": total, "limit": MAX_HOSTS_PER_CAMPAIGN},
+                {"total": total, "limit": MAX_HOSTS_PER_CAMPAIGN, "loc": ("hosts",)},
             )
         return self
 

@@ -20,6 +20,28 @@ from fmbench_orch.models.errors import Problem
 # wrote it, so it is dropped from the path they see.
 _UNION_TAGS = {"fmbench", "command"}
 
+# How alike an unknown key must be to a real field to be offered as "did you
+# mean": 0.7 keeps `spott` → spot and `regoin` → region but not `mode` → remote.
+SUGGESTION_CUTOFF = 0.7
+
+# Host fields that cannot be defaults, and why (HostDefaults leaves them out).
+_NOT_DEFAULTS = {
+    "name": "each host needs its own name; set it on the host",
+    "static": "each static host has its own address; set it on the host",
+}
+
+# Patterns of the campaign's id fields, in words a person can act on.
+_PATTERN_WORDS = {
+    r"^vpc-[0-9a-f]+$": "a VPC id such as vpc-0123456789abcdef0",
+    r"^subnet-[0-9a-f]+$": "a subnet id such as subnet-0123456789abcdef0",
+    r"^cr-[0-9a-f]+$": "a capacity reservation id such as cr-0123456789abcdef0",
+    r"^arn:aws": "an ARN such as arn:aws:resource-groups:us-east-1:…:group/…",
+    r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+": (
+        "the server's public key line, e.g. 'ssh-ed25519 AAAAC3…' as "
+        "`ssh-keyscan <address>` prints it"
+    ),
+}
+
 _FIXES = {
     "missing": "this field is required; add it",
     "int_parsing": "write a whole number",
@@ -27,7 +49,7 @@ _FIXES = {
     "float_parsing": "write a number",
     "bool_parsing": "write true or false",
     "string_type": "write a text value (quote it if YAML reads it as something else)",
-    "list_type": "write a list, e.g. [1, 2, 4]",
+    "list_type": "write a list (lines starting with '- ', or [a, b])",
     "dict_type": "write a mapping of keys to values",
     "model_type": "write a mapping of keys to values",
     "too_short": "the list is too short",
@@ -42,10 +64,21 @@ def problems_from(
 
     problems = []
     for detail in error.errors(include_url=False):
-        loc = _user_loc(detail["loc"])
+        loc = _user_loc((*detail["loc"], *_extra_loc(detail)))
         message = _message(detail, tuple(detail["loc"]), CampaignConfig)
         problems.append(Problem(_format(loc), message, _line(loc, lines or {})))
     return problems
+
+
+def _extra_loc(detail: dict[str, Any]) -> tuple[str | int, ...]:
+    """Where below the error's place the fix belongs.
+
+    Validators that check several fields name the one to fix in their
+    context's `loc`; a missing or unknown driver belongs at `driver`.
+    """
+    if detail["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+        return ("driver",)
+    return tuple(detail.get("ctx", {}).get("loc", ()))
 
 
 def _user_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
@@ -62,8 +95,11 @@ def _message(detail: dict[str, Any], loc: tuple[Any, ...], root: type) -> str:
     kind = detail["type"]
     if kind == "extra_forbidden":
         return _unknown_field(loc, root)
-    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return "set driver: fmbench or driver: command"
+    if kind == "union_tag_not_found":
+        return "this field is required; set driver: fmbench or driver: command"
+    if kind == "union_tag_invalid":
+        tag = detail.get("ctx", {}).get("tag", "")
+        return f"unknown driver '{tag}'; set driver: fmbench or driver: command"
     if kind == "literal_error":
         expected = detail.get("ctx", {}).get("expected", "")
         return f"got {_show(detail['input'])}; expected {expected}"
@@ -80,8 +116,18 @@ def _message(detail: dict[str, Any], loc: tuple[Any, ...], root: type) -> str:
         return f"got {_show(detail['input'])}; {fix}"
     if kind == "string_pattern_mismatch":
         pattern = detail.get("ctx", {}).get("pattern", "")
+        words = _PATTERN_WORDS.get(pattern)
+        if words:
+            return f"got {_show(detail['input'])}; write {words}"
         return f"got {_show(detail['input'])}; it must match {pattern}"
-    return text[0].lower() + text[1:] if text else kind
+    return _sentence_case(text) if text else kind
+
+
+def _sentence_case(text: str) -> str:
+    """Lowercase pydantic's capital ("Input should…"), not an acronym ("AMI")."""
+    if text[1:2].isupper():
+        return text
+    return text[0].lower() + text[1:]
 
 
 def _bounds(kind: str, ctx: dict[str, Any]) -> str | None:
@@ -96,21 +142,41 @@ def _bounds(kind: str, ctx: dict[str, Any]) -> str | None:
         "string_too_long": "must be at most {max_length} characters",
     }
     template = words.get(kind)
-    return template.format(**ctx) if template else None
+    if template is None:
+        return None
+    return template.format(**{key: _number(value) for key, value in ctx.items()})
+
+
+def _number(value: Any) -> Any:
+    """0.0 reads as 0: bounds of float fields are whole numbers here."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _unknown_field(loc: tuple[str | int, ...], root: type) -> str:
     key = str(loc[-1])
+    if loc[:-1] == ("defaults",) and key in _NOT_DEFAULTS:
+        return f"'{key}' cannot be a default: {_NOT_DEFAULTS[key]}"
     fields = _fields_at(loc[:-1], root)
     hint = ""
     if fields:
-        close = difflib.get_close_matches(key, fields, n=1, cutoff=0.6)
+        close = _close_field(key, fields)
         hint = (
-            f"; did you mean '{close[0]}'?"
+            f"; did you mean '{close}'?"
             if close
             else f"; known fields here: {', '.join(sorted(fields))}"
         )
     return f"unknown field '{key}'{hint}"
+
+
+def _close_field(key: str, fields: list[str]) -> str | None:
+    """The field the user most likely meant: a prefix (`vpc` → vpc_id) or alike."""
+    prefixed = [field for field in fields if len(key) >= 3 and field.startswith(key)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    close = difflib.get_close_matches(key, fields, n=1, cutoff=SUGGESTION_CUTOFF)
+    return close[0] if close else None
 
 
 def _fields_at(loc: tuple[str | int, ...], root: type) -> list[str] | None:
