@@ -38,9 +38,14 @@ def load_campaign(
 ) -> CampaignConfig:
     """Read, interpolate and validate one campaign file, or raise ConfigError."""
     document, lines = read_yaml(path)
+    if document is None:
+        message = "the file is empty; a campaign needs at least `name:` and `hosts:`"
+        raise ConfigError(path, [Problem("", message)])
     if not isinstance(document, dict):
-        raise ConfigError(path, [Problem("", "the file must be a YAML mapping")])
-    document = interpolate(document, os.environ if environ is None else environ, path)
+        message = "the file must be a YAML mapping of keys such as `name:` and `hosts:`"
+        raise ConfigError(path, [Problem("", message, 1)])
+    environ = os.environ if environ is None else environ
+    document = interpolate(document, environ, path, lines)
     context = {"base_dir": path.resolve().parent, "check_paths": check_paths}
     try:
         return CampaignConfig.model_validate(document, context=context)
@@ -114,7 +119,12 @@ def lines_of(node: yaml.Node, prefix: Path_ = ()) -> dict[Path_, int]:
     return lines
 
 
-def interpolate(document: Any, environ: Mapping[str, str], source: Path) -> Any:
+def interpolate(
+    document: Any,
+    environ: Mapping[str, str],
+    source: Path,
+    lines: dict[Path_, int] | None = None,
+) -> Any:
     """Replace `${env:…}` references everywhere; shell-quote them inside `run`."""
     problems: list[Problem] = []
 
@@ -132,6 +142,7 @@ def interpolate(document: Any, environ: Mapping[str, str], source: Path) -> Any:
                         format_path(path),
                         f"environment variable {name} is not set; export it or "
                         f"write ${{env:{name}:-default}}",
+                        (lines or {}).get(path),
                     )
                 )
                 return ""

@@ -322,12 +322,16 @@ EXPECTED: dict[str, tuple[str, str, int | None]] = {
     "env-unset.yml": (
         "owner",
         "environment variable NOPE is not set; export it or write ${env:NOPE:-",
-        None,
+        2,
     ),
     # the file itself
-    "top-level-list.yml": ("", "the file must be a YAML mapping", None),
-    "top-level-scalar.yml": ("", "the file must be a YAML mapping", None),
-    "empty-file.yml": ("", "the file must be a YAML mapping", None),
+    "top-level-list.yml": ("", "the file must be a YAML mapping", 1),
+    "top-level-scalar.yml": ("", "the file must be a YAML mapping", 1),
+    "empty-file.yml": (
+        "",
+        "the file is empty; a campaign needs at least `name:`",
+        None,
+    ),
     "yaml-syntax-error.yml": ("", "not valid YAML: did not find expected ','", 5),
     "python-object-tag.yml": (
         "",
