@@ -42,6 +42,11 @@ MAX_HOSTS_PER_CAMPAIGN = 256
 MAX_BENCHMARKS_PER_HOST = 100
 # EBS gp3/io2 volumes top out at 16 TiB / 64 TiB; 16 TiB is the gp3 limit.
 MAX_VOLUME_GIB = 16_384
+# EBS limits on provisioned IOPS per GiB of volume, and gp3's free baseline.
+IOPS_PER_GIB = {"gp3": 500, "io1": 50, "io2": 1000}
+GP3_BASELINE_IOPS = 3000
+# The legacy orchestrator's setting for its 250 GiB gp3 volumes.
+DEFAULT_GP3_IOPS = 16000
 # A week: a campaign that needs longer should be split; hosts cost money.
 MAX_TTL = timedelta(days=7)
 DEFAULT_TTL = timedelta(hours=6)
@@ -125,10 +130,11 @@ class Storage(StrictModel):
         default="gp3", description="EBS volume type."
     )
     iops: int | None = Field(
-        default=16000,
+        default=None,
         ge=100,
         le=256_000,
-        description="Provisioned IOPS; ignored for gp2, whose IOPS follow the size.",
+        description="Provisioned IOPS. gp3 defaults to 16000 (the legacy tool's "
+        "setting) or what the size allows; io1/io2 need it; gp2's follow the size.",
     )
     throughput_mibps: int | None = Field(
         default=None, ge=125, le=2000, description="gp3 only; AWS's default if unset."
@@ -137,8 +143,38 @@ class Storage(StrictModel):
 
     @model_validator(mode="after")
     def _iops_fit_volume_type(self) -> Storage:
-        if self.volume_type == "gp2" and self.iops is not None:
-            self.iops = None  # gp2 IOPS follow the size; the default is moot
+        per_gib = IOPS_PER_GIB.get(self.volume_type)
+        if per_gib is None:
+            if self.iops is not None:
+                raise PydanticCustomError(
+                    "iops_gp2",
+                    "gp2 volumes take no iops (they follow the size); remove it or "
+                    "set volume_type: gp3",
+                    {"loc": ("iops",)},
+                )
+        elif self.iops is None:
+            if self.volume_type != "gp3":
+                raise PydanticCustomError(
+                    "iops_required",
+                    "{kind} volumes need iops; add e.g. iops: 16000",
+                    {"kind": self.volume_type, "loc": ("iops",)},
+                )
+            self.iops = max(
+                GP3_BASELINE_IOPS, min(DEFAULT_GP3_IOPS, per_gib * self.size_gib)
+            )
+        elif self.iops > per_gib * self.size_gib:
+            raise PydanticCustomError(
+                "iops_ratio",
+                "{iops} IOPS is more than a {size} GiB {kind} volume allows "
+                "({per_gib} per GiB); lower iops or raise size_gib",
+                {
+                    "iops": self.iops,
+                    "size": self.size_gib,
+                    "kind": self.volume_type,
+                    "per_gib": per_gib,
+                    "loc": ("iops",),
+                },
+            )
         if self.volume_type != "gp3" and self.throughput_mibps is not None:
             raise PydanticCustomError(
                 "throughput_gp3",

@@ -107,7 +107,7 @@ def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, Stac
         run_id=new_run_id(now),
         created_at=now,
         operator=getpass.getuser(),
-        operator_cidr=LOCAL_OPERATOR_CIDR if campaign.provider == "local" else None,
+        operator_cidr=_operator_cidr(campaign.provider),
     )
     spec = compile_campaign(campaign, values)
     if spec.max_usd_per_hour is not None and spec.usd_per_hour > spec.max_usd_per_hour:
@@ -121,6 +121,16 @@ def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, Stac
     return run_dir, spec
 
 
+def _operator_cidr(provider: str) -> str | None:
+    if provider == "local":
+        return LOCAL_OPERATOR_CIDR
+    if provider == "aws":
+        from fmbench_orch.orchestrator.provisioners.aws import detect_operator_cidr
+
+        return detect_operator_cidr()
+    return None
+
+
 def provisioner_for(spec: StackSpec) -> Provisioner:
     if spec.provider == "local":
         from fmbench_orch.orchestrator.provisioners.local import LocalProvisioner
@@ -130,10 +140,9 @@ def provisioner_for(spec: StackSpec) -> Provisioner:
         from fmbench_orch.orchestrator.provisioners.static import StaticProvisioner
 
         return StaticProvisioner()
-    raise OrchestratorError(
-        "the aws provider is not available in this build yet; run the campaign "
-        "with provider: local or static, or drive its stack with `pulumi up`"
-    )
+    from fmbench_orch.orchestrator.provisioners.aws import AwsProvisioner
+
+    return AwsProvisioner()
 
 
 def execute_run(

@@ -385,3 +385,12 @@ def test_github_repositories_are_recognised_by_owner_and_name(
     repository: str, owner_repo: str | None
 ) -> None:
     assert github_owner_repo(repository) == owner_repo
+
+
+def test_gp3_iops_default_to_the_legacy_16000_or_what_a_small_volume_allows():
+    from fmbench_orch.models.campaign import Storage
+
+    assert Storage().iops == 16000
+    assert Storage(size_gib=20).iops == 10000
+    assert Storage(size_gib=8).iops == 4000
+    assert Storage(volume_type="gp2").iops is None

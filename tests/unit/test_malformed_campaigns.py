@@ -293,6 +293,17 @@ EXPECTED: dict[str, tuple[str, str, int | None]] = {
         "applies to gp3 volumes only; remove it or set volume_type: gp3",
         4,
     ),
+    "iops-over-volume-limit.yml": (
+        "hosts[0].storage.iops",
+        "16000 IOPS is more than a 20 GiB gp3 volume allows (500 per GiB)",
+        4,
+    ),
+    "iops-on-gp2.yml": ("hosts[0].storage.iops", "gp2 volumes take no iops", 4),
+    "io2-without-iops.yml": (
+        "hosts[0].storage.iops",
+        "io2 volumes need iops; add e.g. iops: 16000",
+        4,
+    ),
     "capacity-both-targets.yml": (
         "hosts[0].capacity",
         "give reservation_id or resource_group_arn, not both",

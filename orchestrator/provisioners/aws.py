@@ -1,0 +1,223 @@
+"""The `aws` provisioner: the campaign's Pulumi stack, driven by the Automation API.
+
+The program is `infra.program.declare_stack`, run inline: the same function
+`pulumi up` runs on a stack file. The workspace lives in the run directory
+(`pulumi/`), the state in a local file backend under `~/.fmbench-orch/pulumi`
+unless `PULUMI_BACKEND_URL` names another (S3, Pulumi Cloud). Engine failures
+are classified by `pulumi_errors` into typed errors with a next step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from fmbench_orch.models.spec import StackSpec
+from fmbench_orch.orchestrator.hosts import Host
+from fmbench_orch.orchestrator.keys import PRIVATE_KEY_NAME, public_key_line
+from fmbench_orch.orchestrator.provisioners.pulumi_errors import (
+    PendingOperations,
+    classify,
+    missing_cli,
+)
+
+log = logging.getLogger(__name__)
+
+PROJECT_NAME = "fmbench-orchestrator"
+PASSPHRASE_FILE = "pulumi-passphrase"
+WORKSPACE_DIR = "pulumi"
+# cloud-init prints the host keys a minute or two after boot; GPU AMIs with
+# big root volumes are slower. Past this, something is wrong with the image.
+HOST_KEY_DEADLINE_SECONDS = 600
+
+
+# Where the operator's own address is looked up when the campaign names no
+# SSH ingress; AWS's own echo service, answering in plain text.
+CHECKIP_URL = "https://checkip.amazonaws.com"
+CHECKIP_TIMEOUT_SECONDS = 5
+
+
+def state_home() -> Path:
+    """The tool's per-user state (`FMBENCH_ORCH_HOME`, else ~/.fmbench-orch)."""
+    return Path(os.environ.get("FMBENCH_ORCH_HOME", "~/.fmbench-orch")).expanduser()
+
+
+def detect_operator_cidr() -> str:
+    """The operator's public address as a /32, for the SSH ingress rule.
+
+    `FMBENCH_OPERATOR_CIDR` overrides the lookup (behind NAT pools or proxies
+    the address AWS sees may differ from the one an echo service sees).
+    """
+    import ipaddress
+    import urllib.request
+
+    given = os.environ.get("FMBENCH_OPERATOR_CIDR")
+    if given:
+        return str(ipaddress.ip_network(given, strict=False))
+    try:
+        with urllib.request.urlopen(
+            CHECKIP_URL, timeout=CHECKIP_TIMEOUT_SECONDS
+        ) as reply:
+            address = ipaddress.ip_address(reply.read().decode().strip())
+    except (OSError, ValueError) as error:
+        from fmbench_orch.orchestrator.errors import ProvisionFailed
+
+        raise ProvisionFailed(
+            f"could not find this machine's public address ({error}); set "
+            "FMBENCH_OPERATOR_CIDR=<your address>/32 or give "
+            "network.ssh_ingress_cidrs in the campaign",
+            phase="create",
+        ) from error
+    return f"{address}/{address.max_prefixlen}"
+
+
+def backend_url() -> str:
+    """`PULUMI_BACKEND_URL` if set, else a file backend in the user's home."""
+    url = os.environ.get("PULUMI_BACKEND_URL")
+    if url:
+        return url
+    state = state_home() / "pulumi"
+    state.mkdir(parents=True, exist_ok=True)
+    return f"file://{state}"
+
+
+def passphrase_env() -> dict[str, str]:
+    """The secrets passphrase of the file backend: one per user, stored 0600.
+
+    A user who already set `PULUMI_CONFIG_PASSPHRASE(_FILE)` keeps theirs.
+    """
+    if {"PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"} & set(os.environ):
+        return {}
+    path = state_home() / PASSPHRASE_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+        log.warning(
+            "created the Pulumi secrets passphrase for the local state at %s "
+            "(keep it: the stacks' secrets are encrypted with it)",
+            path,
+        )
+    return {"PULUMI_CONFIG_PASSPHRASE_FILE": str(path)}
+
+
+class AwsProvisioner:
+    """Provisioner for `provider: aws`; see `provisioners.base` for the contract."""
+
+    def up(self, spec: StackSpec, run_dir: Path) -> list[Host]:
+        stack = self._stack(spec, run_dir)
+        result = self._engine(spec, "up", lambda: stack.up(on_output=_log_line))
+        outputs = {name: value.value for name, value in result.outputs.items()}
+        return self._hosts(spec, run_dir, outputs)
+
+    def destroy(self, spec: StackSpec, run_dir: Path) -> None:
+        stack = self._stack(spec, run_dir)
+        try:
+            self._engine(spec, "destroy", lambda: stack.destroy(on_output=_log_line))
+        except PendingOperations:
+            log.warning(
+                "%s: an interrupted update left pending creates; refreshing and "
+                "destroying again",
+                spec.stack_name,
+            )
+            self._engine(
+                spec,
+                "refresh",
+                lambda: stack.refresh(clear_pending_creates=True, on_output=_log_line),
+            )
+            self._engine(spec, "destroy", lambda: stack.destroy(on_output=_log_line))
+        stack.workspace.remove_stack(spec.stack_name)
+
+    def status(self, spec: StackSpec, run_dir: Path) -> dict[str, str]:
+        import boto3
+
+        states = {host.name: "gone" for host in spec.hosts}
+        for region in sorted({host.region for host in spec.hosts}):
+            client = boto3.client("ec2", region_name=region)
+            pages = client.get_paginator("describe_instances").paginate(
+                Filters=[{"Name": "tag:fmbench:run", "Values": [spec.run_id]}]
+            )
+            for page in pages:
+                for reservation in page["Reservations"]:
+                    for instance in reservation["Instances"]:
+                        tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
+                        name = tags.get("fmbench:host")
+                        if name in states and instance["State"]["Name"] != "terminated":
+                            states[name] = instance["State"]["Name"]
+        return states
+
+    def _stack(self, spec: StackSpec, run_dir: Path) -> Any:
+        from pulumi import automation as auto
+
+        from fmbench_orch.infra.program import declare_stack
+
+        public_key = public_key_line(run_dir / "keys" / PRIVATE_KEY_NAME)
+        work_dir = run_dir / WORKSPACE_DIR
+        work_dir.mkdir(parents=True, exist_ok=True)
+        url = backend_url()
+        options = auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            env_vars={"PULUMI_BACKEND_URL": url, **passphrase_env()},
+            project_settings=auto.ProjectSettings(
+                name=PROJECT_NAME,
+                runtime="python",
+                backend=auto.ProjectBackend(url=url),
+            ),
+        )
+        try:
+            return auto.create_or_select_stack(
+                spec.stack_name,
+                project_name=PROJECT_NAME,
+                program=lambda: declare_stack(spec, public_key),
+                opts=options,
+            )
+        except FileNotFoundError as error:
+            raise missing_cli("select stack") from error
+
+    def _engine(self, spec: StackSpec, phase: str, action: Any) -> Any:
+        from pulumi.automation import CommandError
+
+        try:
+            return action()
+        except FileNotFoundError as error:
+            raise missing_cli(phase) from error
+        except CommandError as error:
+            raise classify(str(error), phase=phase, stack=spec.stack_name) from error
+
+    def _hosts(
+        self, spec: StackSpec, run_dir: Path, outputs: dict[str, Any]
+    ) -> list[Host]:
+        import boto3
+
+        from fmbench_orch.infra.host_keys import wait_for_host_keys
+
+        deadline = time.monotonic() + HOST_KEY_DEADLINE_SECONDS
+        declared = outputs.get("hosts", {})
+        hosts = []
+        for host in spec.hosts:
+            facts = declared[host.name]
+            client = boto3.client("ec2", region_name=host.region)
+            keys = wait_for_host_keys(client, facts["instance_id"], deadline)
+            hosts.append(
+                Host(
+                    name=host.name,
+                    address=facts["public_ip"],
+                    port=22,
+                    user=facts["ssh_user"],
+                    key_file=run_dir / "keys" / PRIVATE_KEY_NAME,
+                    host_key=keys[0],
+                    instance_type=host.instance_type,
+                    region=host.region,
+                    instance_id=facts["instance_id"],
+                )
+            )
+        return hosts
+
+
+def _log_line(line: str) -> None:
+    log.info("pulumi: %s", line.rstrip())

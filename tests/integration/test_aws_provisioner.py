@@ -1,0 +1,93 @@
+"""The aws provisioner at its boundary: what it does before the engine runs."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fmbench_orch.models.compile import StackValues, compile_campaign
+from fmbench_orch.models.loader import load_campaign
+from fmbench_orch.orchestrator.keys import create_run_key
+from fmbench_orch.orchestrator.provisioners import aws
+from fmbench_orch.orchestrator.provisioners.pulumi_errors import PulumiMissing
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FMBENCH_ORCH_HOME", str(home))
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    return home
+
+
+@pytest.fixture
+def ec2_run(tmp_path: Path):
+    campaign = load_campaign(REPO / "examples" / "ec2-llama3-8b-g6e.yml")
+    values = StackValues(
+        run_id="2612031913a7",
+        created_at=datetime(2026, 12, 3, 19, 13, tzinfo=UTC),
+        operator="tester",
+        operator_cidr="203.0.113.7/32",
+    )
+    run_dir = tmp_path / "run"
+    create_run_key(run_dir / "keys", "test")
+    return compile_campaign(campaign, values), run_dir
+
+
+def test_the_file_backend_lives_in_the_users_state_home(state_home: Path):
+    assert aws.backend_url() == f"file://{state_home / 'pulumi'}"
+    assert (state_home / "pulumi").is_dir()
+
+
+def test_pulumi_backend_url_from_the_environment_wins(
+    state_home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://team-state/pulumi")
+
+    assert aws.backend_url() == "s3://team-state/pulumi"
+
+
+def test_the_passphrase_is_generated_once_and_kept_private(state_home: Path):
+    first = aws.passphrase_env()
+    second = aws.passphrase_env()
+
+    path = Path(first["PULUMI_CONFIG_PASSPHRASE_FILE"])
+    assert first == second
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(path.read_text().strip()) >= 32
+
+
+def test_a_users_own_passphrase_is_left_alone(
+    state_home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "theirs")
+
+    assert aws.passphrase_env() == {}
+    assert not (state_home / aws.PASSPHRASE_FILE).exists()
+
+
+def test_without_the_pulumi_cli_up_says_how_to_install_it(
+    state_home: Path, ec2_run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+):
+    spec, run_dir = ec2_run
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+
+    with pytest.raises(PulumiMissing) as raised:
+        aws.AwsProvisioner().up(spec, run_dir)
+
+    assert "get.pulumi.com" in str(raised.value)
+
+
+def test_the_operator_cidr_can_be_given_instead_of_looked_up(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("FMBENCH_OPERATOR_CIDR", "198.51.100.23")
+
+    assert aws.detect_operator_cidr() == "198.51.100.23/32"
