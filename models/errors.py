@@ -22,9 +22,10 @@ class Problem:
         where = str(source) if source else ""
         if self.line is not None:
             where = f"{where}:{self.line}" if where else f"line {self.line}"
-        field = self.path or "(file)"
         prefix = f"{where}: " if where else ""
-        return f"{prefix}{field}: {self.message}"
+        if not self.path:
+            return f"{prefix}{self.message}"
+        return f"{prefix}{self.path}: {self.message}"
 
 
 class ConfigError(Exception):
