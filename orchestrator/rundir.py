@@ -22,7 +22,6 @@ from fmbench_orch.models.spec import StackSpec
 from fmbench_orch.orchestrator.errors import RunNotFound
 from fmbench_orch.orchestrator.layout import RunLayout
 
-DEFAULT_RUNS_ROOT = Path("runs")
 STACK_FILE = "stack.json"
 MANIFEST_FILE = "manifest.json"
 KEYS_DIR = "keys"

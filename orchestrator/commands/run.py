@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from fmbench_orch.orchestrator.rundir import DEFAULT_RUNS_ROOT, RunDirectory
+# Run directories go under ./runs unless --runs-dir says otherwise.
+DEFAULT_RUNS_ROOT = Path("runs")
 
 runs_root_option = click.option(
     "--runs-dir",
@@ -44,11 +45,13 @@ def run(file: Path, runs_dir: Path, as_json: bool, keep: bool) -> None:
 @click.option("--keep", is_flag=True, help="Leave the hosts up afterwards.")
 def resume(run_dir: Path, as_json: bool, keep: bool) -> None:
     """Continue an interrupted or kept run: reattach, finish, tear down."""
+    from fmbench_orch.orchestrator.rundir import RunDirectory
+
     directory = RunDirectory.open(run_dir)
     _execute(directory, directory.load_spec(), keep=keep, as_json=as_json)
 
 
-def _execute(run_dir: RunDirectory, spec, *, keep: bool, as_json: bool) -> None:
+def _execute(run_dir, spec, *, keep: bool, as_json: bool) -> None:
     from fmbench_orch.orchestrator.console import RunProgress, print_outcome
     from fmbench_orch.orchestrator.interrupts import InterruptGuard
     from fmbench_orch.orchestrator.lifecycle import execute_run
@@ -81,6 +84,7 @@ def down(run_dir: Path) -> None:
     """Destroy everything a run created (idempotent)."""
     from fmbench_orch.orchestrator.events import EventLog
     from fmbench_orch.orchestrator.lifecycle import destroy_with_retry, provisioner_for
+    from fmbench_orch.orchestrator.rundir import RunDirectory
 
     directory = RunDirectory.open(run_dir)
     spec = directory.load_spec()
@@ -100,6 +104,7 @@ def down(run_dir: Path) -> None:
 def status(runs_dir: Path, run_dirs: tuple[Path, ...]) -> None:
     """Show runs: their hosts' state and each benchmark's outcome."""
     from fmbench_orch.orchestrator.lifecycle import provisioner_for
+    from fmbench_orch.orchestrator.rundir import RunDirectory
 
     directories = [RunDirectory.open(path) for path in run_dirs] or [
         RunDirectory(path.parent) for path in sorted(runs_dir.glob("*/*/stack.json"))
@@ -126,6 +131,8 @@ def status(runs_dir: Path, run_dirs: tuple[Path, ...]) -> None:
 @click.option("--benchmark", help="Only this benchmark.")
 def logs(run_dir: Path, host: str | None, benchmark: str | None) -> None:
     """Print the logs a run collected."""
+    from fmbench_orch.orchestrator.rundir import RunDirectory
+
     directory = RunDirectory.open(run_dir)
     pattern = f"{host or '*'}/{benchmark or '*'}.log"
     found = sorted((directory.path / "logs").glob(pattern))
