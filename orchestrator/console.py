@@ -80,21 +80,24 @@ class RunProgress:
         if self._live is not None:
             self._live.__exit__(None, None, None)
 
-    def __call__(
-        self,
-        host: str,
-        benchmark: str | None = None,
-        phase: str | None = None,
-        line: str | None = None,
-        **_: object,
-    ) -> None:
-        key = (host, benchmark or "")
+    def __call__(self, host: str, benchmark: str | None, line: str) -> None:
+        """The runner's output callback: the last line a benchmark printed."""
         with self._lock:
-            row = self._rows.setdefault(key, [phase or "", self._clock(), ""])
-            if phase and phase != row[0]:
-                row[0], row[1] = phase, self._clock()
-            if line:
-                row[2] = line.strip()[-80:]
+            row = self._row(host, benchmark)
+            row[2] = line.strip()[-80:]
+
+    def on_event(self, event: dict[str, Any]) -> None:
+        """The event log's listener: a phase change restarts the row's clock."""
+        if event["host"] is None:
+            return
+        phase = f"{event['phase']} {event['outcome']}".strip()
+        with self._lock:
+            row = self._row(event["host"], event["benchmark"])
+            row[0], row[1] = phase, self._clock()
+
+    def _row(self, host: str, benchmark: str | None) -> list[Any]:
+        key = (host, benchmark or "(bootstrap)")
+        return self._rows.setdefault(key, ["", self._clock(), ""])
 
     def _table(self) -> Table:
         table = Table(expand=True)

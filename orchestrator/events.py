@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,9 +20,14 @@ EVENTS_FILE = "events.jsonl"
 class EventLog:
     """Append-only, thread-safe; each line is flushed as it is written."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        listener: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.path = run_dir / EVENTS_FILE
         self._lock = threading.Lock()
+        self._listener = listener
 
     def emit(
         self,
@@ -47,6 +52,8 @@ class EventLog:
         line = json.dumps(event, separators=(",", ":")) + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as out:
             out.write(line)
+        if self._listener is not None:
+            self._listener(event)
         return event
 
 

@@ -157,7 +157,8 @@ def execute_run(
     from fmbench_orch.orchestrator.runner import run_benchmarks
 
     guard = guard or InterruptGuard()
-    events = EventLog(run_dir.path)
+    listener = getattr(progress, "on_event", None)
+    events = EventLog(run_dir.path, listener=listener)
     provisioner = provisioner_for(spec)
     outcome = RunOutcome(run_dir, spec, results=[])
     try:

@@ -1,0 +1,435 @@
+"""The policy pack's checks: each on its own, over the program's resources, and
+as the Pulumi CLI would call them through the pack's adapters."""
+
+from __future__ import annotations
+
+import copy
+import enum
+import runpy
+import subprocess
+import sys
+import types
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fmbench_orch.infra.errors import PoliciesViolated
+from fmbench_orch.infra.policy import checks
+from fmbench_orch.infra.policy.checks import (
+    POLICIES,
+    PolicyConfig,
+    check_bucket_encrypted,
+    check_bucket_private,
+    check_budget,
+    check_ebs_encrypted,
+    check_imdsv2,
+    check_instance_type,
+    check_required_tags,
+    check_ssh_ingress,
+)
+from fmbench_orch.infra.preview import (
+    check_policies,
+    enforce_policies,
+    preview_resources,
+)
+from fmbench_orch.models.compile import StackValues, compile_campaign
+from fmbench_orch.models.loader import load_campaign
+from fmbench_orch.models.spec import StackSpec
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "ec2-llama3-8b-g6e.yml"
+VALUES = StackValues(
+    run_id="pol12345",
+    created_at=datetime(2025, 9, 1, 12, tzinfo=UTC),
+    operator="alice",
+    operator_cidr="203.0.113.7/32",
+)
+INSTANCE = checks.INSTANCE
+BUCKET = "aws:s3/bucket:Bucket"
+SECURITY_GROUP = checks.SECURITY_GROUP
+TAGS = {
+    "fmbench:campaign": "c",
+    "fmbench:run": "r",
+    "fmbench:ttl": "2025-09-01T15:00:00+00:00",
+    "fmbench:owner": "alice",
+}
+GOOD_INSTANCE = {
+    "instanceType": "g6e.2xlarge",
+    "region": "us-east-1",
+    "metadataOptions": {"httpTokens": "required", "httpPutResponseHopLimit": 2},
+    "rootBlockDevice": {"encrypted": True, "volumeSize": 250},
+    "tags": TAGS,
+}
+
+
+def example_spec(tmp_path: Path, edit=None) -> StackSpec:
+    document = yaml.safe_load(EXAMPLE.read_text())
+    if edit is not None:
+        edit(document)
+    path = tmp_path / "campaign.yml"
+    path.write_text(yaml.safe_dump(document))
+    return compile_campaign(load_campaign(path), VALUES)
+
+
+def instance(**changes) -> dict:
+    props = copy.deepcopy(GOOD_INSTANCE)
+    props.update(changes)
+    return props
+
+
+def ssh_group(*cidrs: str, protocol="tcp", low=22, high=22) -> dict:
+    v4 = [c for c in cidrs if ":" not in c]
+    v6 = [c for c in cidrs if ":" in c]
+    rule = {"protocol": protocol, "fromPort": low, "toPort": high}
+    return {"ingress": [{**rule, "cidrBlocks": v4, "ipv6CidrBlocks": v6}], "tags": TAGS}
+
+
+def bucket_resources(
+    *, algorithm="AES256", flags=True, acl=None
+) -> list[tuple[str, str, dict]]:
+    name = "fmbench-c-r"
+    bucket = {"bucket": name, "tags": TAGS, **({"acl": acl} if acl else {})}
+    block = {flag: flags for flag in checks.PUBLIC_ACCESS_FLAGS}
+    encryption = {
+        "bucket": name,
+        "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": algorithm}}],
+    }
+    return [
+        (BUCKET, name, bucket),
+        (
+            checks.PUBLIC_ACCESS_BLOCK,
+            f"{name}-public-access",
+            {"bucket": name, **block},
+        ),
+        (checks.BUCKET_ENCRYPTIONS[0], f"{name}-encryption", encryption),
+    ]
+
+
+def policies_named(violations) -> set[str]:
+    return {violation.policy for violation in violations}
+
+
+# --- each check on its own ----------------------------------------------------
+
+
+def test_a_catalogued_instance_type_passes_and_an_unknown_one_is_named():
+    assert check_instance_type(INSTANCE, instance()) == []
+
+    (message,) = check_instance_type(INSTANCE, instance(instanceType="g9z.huge"))
+
+    assert "'g9z.huge' is not in the catalog" in message
+
+
+def test_an_allow_list_refuses_types_outside_it():
+    config = PolicyConfig(allowed_instance_types=("g6e.4xlarge",))
+
+    (message,) = check_instance_type(INSTANCE, instance(), config)
+
+    assert "g6e.2xlarge is not in the allow-list (g6e.4xlarge)" in message
+
+
+def test_every_missing_fmbench_tag_is_named():
+    tags = {"fmbench:campaign": "c", "fmbench:owner": "alice"}
+
+    (message,) = check_required_tags(INSTANCE, instance(tags=tags))
+
+    assert "fmbench:run, fmbench:ttl" in message
+    assert check_required_tags(INSTANCE, instance()) == []
+    assert check_required_tags("aws:iam/rolePolicy:RolePolicy", {}) == []
+
+
+def test_a_ttl_tag_without_a_zone_is_refused():
+    tags = {**TAGS, "fmbench:ttl": "2025-09-01 15:00"}
+
+    (message,) = check_required_tags(SECURITY_GROUP, {"tags": tags})
+
+    assert "not an ISO 8601 time with a zone" in message
+
+
+def test_imdsv1_is_refused_and_a_disabled_metadata_service_is_fine():
+    optional = instance(metadataOptions={"httpTokens": "optional"})
+    missing = instance(metadataOptions=None)
+    disabled = instance(metadataOptions={"httpEndpoint": "disabled"})
+
+    assert check_imdsv2(INSTANCE, optional)
+    assert check_imdsv2(INSTANCE, missing)
+    assert check_imdsv2(INSTANCE, disabled) == []
+    assert check_imdsv2(INSTANCE, instance()) == []
+
+
+def test_unencrypted_root_data_and_standalone_volumes_are_each_named():
+    props = instance(
+        rootBlockDevice={"encrypted": False},
+        ebsBlockDevices=[{"encrypted": True}, {}],
+    )
+
+    messages = check_ebs_encrypted(INSTANCE, props)
+
+    assert [m.split(":")[0] for m in messages] == [
+        "rootBlockDevice",
+        "ebsBlockDevices[1]",
+    ]
+    assert check_ebs_encrypted(checks.VOLUME, {"encrypted": False})
+    assert check_ebs_encrypted(checks.VOLUME, {"encrypted": True}) == []
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        ssh_group("0.0.0.0/0"),
+        ssh_group("::/0"),
+        ssh_group("203.0.113.7/32", "0.0.0.0/0"),
+        ssh_group("0.0.0.0/0", low=0, high=65535),
+        ssh_group("0.0.0.0/0", protocol="-1", low=0, high=0),
+    ],
+)
+def test_ssh_open_to_the_internet_is_refused(group):
+    (message,) = check_ssh_ingress(SECURITY_GROUP, group)
+
+    assert "SSH (port 22) is open to" in message
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        ssh_group("203.0.113.7/32"),
+        ssh_group("2001:db8::/64"),
+        ssh_group("0.0.0.0/0", low=443, high=443),
+        ssh_group("0.0.0.0/0", protocol="udp", low=0, high=65535),
+    ],
+)
+def test_ssh_from_known_addresses_or_other_open_ports_pass(group):
+    assert check_ssh_ingress(SECURITY_GROUP, group) == []
+
+
+def test_standalone_ingress_rules_are_checked_too():
+    rule = {"type": "ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22}
+    vpc_rule = {"ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "cidrIpv6": "::/0"}
+
+    assert check_ssh_ingress(
+        checks.SECURITY_GROUP_RULE, {**rule, "cidrBlocks": ["0.0.0.0/0"]}
+    )
+    assert check_ssh_ingress(checks.VPC_INGRESS_RULE, vpc_rule)
+    egress = {**rule, "type": "egress", "cidrBlocks": ["0.0.0.0/0"]}
+    assert check_ssh_ingress(checks.SECURITY_GROUP_RULE, egress) == []
+
+
+def test_the_budget_sums_catalog_prices_in_each_hosts_region():
+    resources = [
+        (INSTANCE, "a", instance()),
+        (INSTANCE, "b", instance(instanceType="g6e.4xlarge")),
+    ]
+
+    assert check_budget(resources, PolicyConfig(max_usd_per_hour=100)) == []
+    ((where, message),) = check_budget(resources, PolicyConfig(max_usd_per_hour=3))
+    assert where == ""
+    assert "over the budget of 3.00" in message
+    assert check_budget(resources) == []  # no budget configured
+
+
+def test_a_bucket_needs_default_encryption_with_a_known_algorithm():
+    assert check_bucket_encrypted(bucket_resources()) == []
+    assert check_bucket_encrypted(bucket_resources(algorithm="rot13"))
+    without = [r for r in bucket_resources() if r[0] not in checks.BUCKET_ENCRYPTIONS]
+
+    ((where, message),) = check_bucket_encrypted(without)
+
+    assert where == "fmbench-c-r"
+    assert "no default encryption" in message
+
+
+def test_a_bucket_needs_a_full_public_access_block_and_no_public_acl():
+    assert check_bucket_private(bucket_resources()) == []
+    assert check_bucket_private(bucket_resources(flags=False))
+    assert check_bucket_private(bucket_resources(acl="public-read"))
+    without = [r for r in bucket_resources() if r[0] != checks.PUBLIC_ACCESS_BLOCK]
+    assert check_bucket_private(without)
+
+
+def test_the_checks_import_no_pulumi_package():
+    code = (
+        "import sys, fmbench_orch.infra.policy.checks; "
+        "print(sorted(m for m in sys.modules if m.startswith('pulumi')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
+# --- over the program's resources ---------------------------------------------
+
+
+def test_the_program_passes_every_policy_for_the_example(tmp_path):
+    spec = example_spec(tmp_path)
+
+    assert check_policies(preview_resources(spec), spec) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "policy"),
+    [
+        (lambda d: d["budget"].update(max_usd_per_hour=2), "stack-within-budget"),
+        (lambda d: d["defaults"]["storage"].update(encrypted=False), "ebs-encrypted"),
+        (
+            lambda d: d["defaults"].update(
+                network={"ssh_ingress_cidrs": ["0.0.0.0/0"]}
+            ),
+            "no-open-ssh",
+        ),
+        (
+            lambda d: d["defaults"].update(network={"ssh_ingress_cidrs": ["::/0"]}),
+            "no-open-ssh",
+        ),
+    ],
+)
+def test_a_campaign_breaking_a_policy_is_refused_naming_it(tmp_path, edit, policy):
+    spec = example_spec(tmp_path, edit)
+
+    with pytest.raises(PoliciesViolated) as caught:
+        enforce_policies(preview_resources(spec), spec)
+
+    assert policies_named(caught.value.violations) == {policy}
+    assert f"[{policy}]" in str(caught.value)
+
+
+def test_a_campaign_outside_the_allow_list_is_refused_naming_the_policy(tmp_path):
+    spec = example_spec(tmp_path)
+    config = PolicyConfig(
+        max_usd_per_hour=spec.max_usd_per_hour, allowed_instance_types=("g6e.2xlarge",)
+    )
+
+    violations = check_policies(preview_resources(spec), spec, config)
+
+    assert [(v.policy, v.resource) for v in violations] == [
+        ("instance-type-in-catalog", "g6e-4xlarge")
+    ]
+
+
+def tampered(resources: list[dict], resource_type: str, change) -> list[dict]:
+    copied = copy.deepcopy(resources)
+    for resource in copied:
+        if resource["type"] == resource_type:
+            change(resource["inputs"])
+    return copied
+
+
+def without(resources: list[dict], resource_type: str) -> list[dict]:
+    return [r for r in resources if r["type"] != resource_type]
+
+
+@pytest.mark.parametrize(
+    ("tamper", "policy"),
+    [
+        (
+            lambda rs: tampered(
+                rs, SECURITY_GROUP, lambda i: i["tags"].pop("fmbench:ttl")
+            ),
+            "required-tags",
+        ),
+        (
+            lambda rs: tampered(
+                rs,
+                INSTANCE,
+                lambda i: i["metadataOptions"].update(httpTokens="optional"),
+            ),
+            "imdsv2-required",
+        ),
+        (lambda rs: without(rs, checks.BUCKET_ENCRYPTIONS[0]), "bucket-encrypted"),
+        (lambda rs: without(rs, checks.PUBLIC_ACCESS_BLOCK), "bucket-not-public"),
+        (
+            lambda rs: tampered(
+                rs, INSTANCE, lambda i: i.update(instanceType="x9.big")
+            ),
+            "instance-type-in-catalog",
+        ),
+    ],
+)
+def test_resources_the_program_never_declares_are_still_refused(
+    tmp_path, tamper, policy
+):
+    # The program cannot be made to break these from a valid campaign, so the
+    # previewed resources are edited the way a hand-written program might differ.
+    spec = example_spec(tmp_path)
+
+    violations = check_policies(tamper(preview_resources(spec)), spec)
+
+    assert policies_named(violations) == {policy}
+
+
+# --- the pack as pulumi-policy runs it ----------------------------------------
+
+
+def fake_pulumi_policy(captured: dict) -> types.ModuleType:
+    """Just enough of pulumi_policy's surface to load the pack's __main__."""
+    module = types.ModuleType("pulumi_policy")
+
+    class EnforcementLevel(enum.Enum):
+        ADVISORY = "advisory"
+        MANDATORY = "mandatory"
+        DISABLED = "disabled"
+
+    class Recorded:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    def policy_pack(**kwargs):
+        captured.update(kwargs)
+
+    module.EnforcementLevel = EnforcementLevel
+    module.PolicyConfigSchema = Recorded
+    module.ResourceValidationPolicy = type("ResourceValidationPolicy", (Recorded,), {})
+    module.StackValidationPolicy = type("StackValidationPolicy", (Recorded,), {})
+    module.PolicyPack = policy_pack
+    return module
+
+
+class Args:
+    def __init__(self, config=None, **fields):
+        self.__dict__.update(fields)
+        self._config = config or {}
+
+    def get_config(self):
+        return self._config
+
+
+def test_the_pack_registers_every_policy_as_mandatory(monkeypatch):
+    captured: dict = {}
+    monkeypatch.setitem(sys.modules, "pulumi_policy", fake_pulumi_policy(captured))
+
+    runpy.run_path(str(REPO / "infra" / "policy" / "__main__.py"), run_name="__main__")
+
+    assert captured["name"] == "fmbench-orchestrator"
+    names = [policy.name for policy in captured["policies"]]
+    assert names == [policy.name for policy in POLICIES]
+    levels = {policy.enforcement_level.value for policy in captured["policies"]}
+    assert levels == {"mandatory"}
+
+
+def test_the_pack_adapters_report_what_the_checks_find(monkeypatch):
+    captured: dict = {}
+    monkeypatch.setitem(sys.modules, "pulumi_policy", fake_pulumi_policy(captured))
+    runpy.run_path(str(REPO / "infra" / "policy" / "__main__.py"), run_name="__main__")
+    by_name = {policy.name: policy for policy in captured["policies"]}
+    reported: list[tuple[str, str | None]] = []
+
+    by_name["no-open-ssh"].validate(
+        Args(resource_type=SECURITY_GROUP, props=ssh_group("0.0.0.0/0")),
+        lambda message, urn: reported.append((message, urn)),
+    )
+    stack = Args(
+        config={"maxUsdPerHour": 1},
+        resources=[
+            Args(resource_type=INSTANCE, name="h", urn="urn:h", props=instance())
+        ],
+    )
+    by_name["stack-within-budget"].validate(
+        stack, lambda message, urn: reported.append((message, urn))
+    )
+
+    assert "SSH (port 22) is open to 0.0.0.0/0" in reported[0][0]
+    assert "over the budget of 1.00" in reported[1][0]
+    assert reported[1][1] is None  # the stack as a whole
