@@ -124,6 +124,10 @@ def plan(file: Path, as_json: bool) -> None:
         print_plan(summary)
     if not summary["budget"]["within"]:
         raise OverBudget("; ".join(summary["budget"]["problems"]))
+    if summary["policy_violations"]:
+        from fmbench_orch.infra.errors import PoliciesViolated
+
+        raise PoliciesViolated(summary["campaign"], summary["policy_violations"])
 
 
 def main() -> None:

@@ -29,12 +29,15 @@ def print_plan(summary: dict[str, Any], console: Console | None = None) -> None:
     if summary["resources"]:
         console.print(f"Creates {len(summary['resources'])} resource(s):")
         for resource in summary["resources"]:
-            console.print(f"  + {resource['type']}  {resource['name']}")
+            if not resource["type"].startswith("fmbench:"):
+                console.print(f"  + {resource['type']}  {resource['name']}")
     console.print(
         f"Worst case: {summary['worst_case_usd']:.2f} USD over "
         f"{summary['worst_case_hours']:.2f} h (every benchmark runs to its timeout; "
         f"hosts shut down at the {summary['ttl_hours']:g} h TTL)"
     )
+    for violation in summary.get("policy_violations", []):
+        console.print(f"Policy: {violation}", style="bold red")
     budget = summary["budget"]
     if budget["max_usd_per_hour"] is None:
         console.print("Budget: none set (add `budget: {max_usd_per_hour: …}`)")

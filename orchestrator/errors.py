@@ -73,12 +73,22 @@ class RunNotFound(OrchestratorError):
 
 def exit_code_for(error: BaseException) -> ExitCode:
     """The single place that decides which exit code an exception means."""
+    from fmbench_orch.infra.errors import (
+        NoSubnetForInstanceType,
+        PoliciesViolated,
+        StackConfigInvalid,
+        StackFileExists,
+    )
     from fmbench_orch.models.errors import ConfigError
 
     if isinstance(error, OrchestratorError):
         return error.exit_code
-    if isinstance(error, ConfigError):
+    if isinstance(
+        error, ConfigError | PoliciesViolated | StackConfigInvalid | StackFileExists
+    ):
         return ExitCode.INVALID_INPUT
+    if isinstance(error, NoSubnetForInstanceType):
+        return ExitCode.PROVISION_FAILED
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     return ExitCode.INTERNAL

@@ -115,6 +115,10 @@ def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, Stac
             f"{campaign.name} costs {spec.usd_per_hour:.2f} USD/h, over its budget of "
             f"{spec.max_usd_per_hour:.2f}; see `fmbench-orch plan {campaign_file}`"
         )
+    if spec.provider == "aws":
+        from fmbench_orch.infra.preview import enforce_policies, preview_resources
+
+        enforce_policies(preview_resources(spec), spec)
     run_dir = RunDirectory.create(runs_root, spec.campaign, spec.run_id)
     create_run_key(run_dir.keys_dir, comment=f"fmbench-orch {spec.stack_name}")
     run_dir.save_stack(campaign_file, values, spec)

@@ -26,7 +26,17 @@ def plan_spec(campaign: CampaignConfig) -> StackSpec:
 
 
 def plan_summary(spec: StackSpec) -> dict[str, Any]:
+    """Resources, cost, budget and policy verdicts of a compiled campaign.
+
+    For `aws` the resources are what the real Pulumi program declares, run
+    offline under the SDK's mocks, and the policy pack's checks run over them.
+    """
     hours = worst_case_hours(spec, BOOTSTRAP_ALLOWANCE)
+    declared, violations = resources(spec), []
+    if spec.provider == "aws":
+        from fmbench_orch.infra.preview import check_policies
+
+        violations = [str(v) for v in check_policies(declared, spec)]
     usd_per_hour = round(spec.usd_per_hour, 4)
     over = []
     if spec.max_usd_per_hour is not None and usd_per_hour > spec.max_usd_per_hour:
@@ -39,7 +49,8 @@ def plan_summary(spec: StackSpec) -> dict[str, Any]:
         "campaign": spec.campaign,
         "provider": spec.provider,
         "region": spec.region,
-        "resources": resources(spec),
+        "resources": declared,
+        "policy_violations": violations,
         "hosts": [
             {
                 "name": host.name,
@@ -66,22 +77,12 @@ def plan_summary(spec: StackSpec) -> dict[str, Any]:
     }
 
 
-def resources(spec: StackSpec) -> list[dict[str, str]]:
-    """What `up` will create, one entry per resource, in creation order."""
+def resources(spec: StackSpec) -> list[dict[str, Any]]:
+    """What `up` will create: `{type, name, inputs}` per resource, in order."""
     if spec.provider == "local":
         return [{"type": "local:ssh-host", "name": host.name} for host in spec.hosts]
     if spec.provider == "static":
         return []
-    assert spec.bucket is not None and spec.role is not None
-    items = [
-        {"type": "aws:s3:Bucket", "name": spec.bucket.name},
-        {"type": "aws:iam:Role", "name": spec.role.name},
-        {"type": "aws:iam:InstanceProfile", "name": spec.role.name},
-        {"type": "aws:ec2:KeyPair", "name": spec.stack_name},
-    ]
-    for region in sorted({host.region for host in spec.hosts}):
-        items.append(
-            {"type": "aws:ec2:SecurityGroup", "name": f"{spec.stack_name}-{region}"}
-        )
-    items += [{"type": "aws:ec2:Instance", "name": host.name} for host in spec.hosts]
-    return items
+    from fmbench_orch.infra.preview import preview_resources
+
+    return preview_resources(spec)

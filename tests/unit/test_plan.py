@@ -119,21 +119,31 @@ def test_a_campaign_without_a_budget_is_never_over_it() -> None:
     assert (budget["max_usd_per_hour"], budget["within"]) == (None, True)
 
 
-def test_an_aws_plan_names_every_resource_it_creates_in_order() -> None:
+def test_an_aws_plan_lists_what_the_real_program_declares_in_order() -> None:
     loaded = campaign(["g6e.2xlarge", "g5.xlarge"])
 
     spec = plan_spec(loaded)
 
     stack = f"plan-unit-{PLAN_RUN_ID}"
-    assert resources(spec) == [
-        {"type": "aws:s3:Bucket", "name": f"fmbench-{stack}"},
-        {"type": "aws:iam:Role", "name": f"fmbench-{stack}"},
-        {"type": "aws:iam:InstanceProfile", "name": f"fmbench-{stack}"},
-        {"type": "aws:ec2:KeyPair", "name": stack},
-        {"type": "aws:ec2:SecurityGroup", "name": f"{stack}-us-east-1"},
-        {"type": "aws:ec2:Instance", "name": "g6e-2xlarge"},
-        {"type": "aws:ec2:Instance", "name": "g5-xlarge"},
+    declared = [
+        (r["type"], r["name"]) for r in resources(spec) if r["type"].startswith("aws:")
     ]
+    assert declared[0] == ("aws:s3/bucket:Bucket", f"fmbench-{stack}")
+    assert ("aws:iam/role:Role", f"fmbench-{stack}") in declared
+    assert ("aws:iam/instanceProfile:InstanceProfile", f"fmbench-{stack}") in declared
+    assert ("aws:ec2/keyPair:KeyPair", f"{stack}-us-east-1") in declared
+    assert ("aws:ec2/securityGroup:SecurityGroup", f"{stack}-us-east-1") in declared
+    assert declared[-2:] == [
+        ("aws:ec2/instance:Instance", "g6e-2xlarge"),
+        ("aws:ec2/instance:Instance", "g5-xlarge"),
+    ]
+    instance = next(
+        r
+        for r in resources(spec)
+        if (r["type"], r["name"]) == ("aws:ec2/instance:Instance", "g6e-2xlarge")
+    )
+    assert instance["inputs"]["metadataOptions"]["httpTokens"] == "required"
+    assert instance["inputs"]["rootBlockDevice"]["encrypted"] is True
 
 
 def test_a_security_group_is_planned_per_region() -> None:
