@@ -1,0 +1,249 @@
+"""The `fmbench` driver: FMBench installed on the host, run with one config.
+
+Bootstrap installs each FMBench version the host's benchmarks ask for into a
+venv of its own under the run (`uv` when present, else the system
+python3.12). A benchmark runs
+
+    fmbench --config-file CONFIG --local-mode yes|no --write-bucket BUCKET
+            --tmp-dir /tmp -A key=value ...
+
+in its working directory. FMBench writes no completion marker, so success is
+exit status 0 AND a `results-*/report.md` newer than the benchmark's start;
+results directories from an earlier attempt are renamed away first. Docker
+containers the benchmark started are stopped after it ends or is killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+
+from fmbench_orch.models.spec import BenchmarkSpec
+from fmbench_orch.orchestrator.drivers import (
+    DriverError,
+    Verdict,
+    no_exit_code_verdict,
+)
+
+# FMBench installs ~240 packages (torch, transformers, ...): 10–20 min on a
+# fresh host, after cloud-init has released the package locks.
+BOOTSTRAP_TIMEOUT_S = 3600.0
+# FMBench supports Python >= 3.12, < 3.13.
+PYTHON_VERSION = "3.12"
+# FMBench's read and write areas (/tmp/fmbench-read, /tmp/fmbench-write) live
+# under it, and that is where campaigns upload datasets and the HF token.
+TMP_DIR = "/tmp"
+# `--local-mode yes` requires a bucket name; FMBench accepts this one.
+PLACEHOLDER_BUCKET = "placeholder"
+SUMMARY_CSV = "all_metrics_summary.csv"
+
+_INSTALL_FUNCTION = """\
+install_fmbench() {
+  venv="$RUN_ROOT/venvs/$1"; spec="$2"
+  installed=$(cat "$venv/.installed" 2>/dev/null || true)
+  if [ -x "$venv/bin/fmbench" ] && [ "$installed" = "$spec" ]; then
+    echo "FMBench already installed: $spec"; return 0
+  fi
+  rm -rf "$venv"
+  if command -v uv >/dev/null 2>&1; then
+    uv venv --python PYTHON "$venv"
+    uv pip install --python "$venv/bin/python" "$spec"
+  elif command -v pythonPYTHON >/dev/null 2>&1; then
+    pythonPYTHON -m venv "$venv"
+    "$venv/bin/python" -m pip install --upgrade pip
+    "$venv/bin/python" -m pip install "$spec"
+  else
+    echo "FMBench needs Python PYTHON: install uv or pythonPYTHON on the host" \\
+      "(or use an image that has one)" >&2
+    return 1
+  fi
+  "$venv/bin/fmbench" --help >/dev/null
+  printf '%s' "$spec" > "$venv/.installed"
+  echo "FMBench installed: $spec"
+}
+""".replace("PYTHON", PYTHON_VERSION)
+
+# Stops only containers that were not running before the benchmark started.
+_STOP_NEW_CONTAINERS = """\
+command -v docker >/dev/null 2>&1 || exit 0
+[ -f docker_before ] || exit 0
+d=docker; $d ps -q >/dev/null 2>&1 || d="sudo -n docker"
+$d ps -q 2>/dev/null | sort > docker_after || exit 0
+sort docker_before | comm -13 - docker_after | xargs -r $d stop
+"""
+
+_RECORD_CONTAINERS = """\
+if command -v docker >/dev/null 2>&1; then
+  { docker ps -q 2>/dev/null || sudo -n docker ps -q 2>/dev/null; } > ../docker_before
+fi"""
+
+_RENAME_STALE_RESULTS = """\
+for d in results-*; do [ -e "$d" ] && mv -- "$d" "stale-$d.$(date +%s)"; done"""
+
+
+def install_spec(benchmark: BenchmarkSpec) -> str:
+    """What pip installs: a git repository at a ref, a pinned version, or latest."""
+    if benchmark.fmbench_repo:
+        ref = f"@{benchmark.fmbench_ref}" if benchmark.fmbench_ref else ""
+        return f"git+{benchmark.fmbench_repo}{ref}"
+    if benchmark.fmbench_version:
+        return f"fmbench=={benchmark.fmbench_version}"
+    return "fmbench"
+
+
+def venv_name(spec: str) -> str:
+    return "fmbench-" + hashlib.sha256(spec.encode()).hexdigest()[:12]
+
+
+def config_argument(benchmark: BenchmarkSpec) -> str:
+    """`--config-file`'s value as seen from the working directory."""
+    if not benchmark.config:
+        raise DriverError(
+            f"benchmark {benchmark.name} uses the fmbench driver but names no "
+            "config; add `config:` to the campaign"
+        )
+    if benchmark.config_is_local:
+        return f"../config/{Path(benchmark.config).name}"
+    return benchmark.config
+
+
+def command_line(benchmark: BenchmarkSpec, fmbench: str) -> list[str]:
+    """The FMBench invocation as argv (`fmbench` is the executable's path)."""
+    if not benchmark.local_mode and not benchmark.write_bucket:
+        raise DriverError(
+            f"benchmark {benchmark.name} runs FMBench with local_mode off, which "
+            "needs a write_bucket; set one or turn local_mode on"
+        )
+    argv = [
+        fmbench,
+        "--config-file",
+        config_argument(benchmark),
+        "--local-mode",
+        "yes" if benchmark.local_mode else "no",
+        "--write-bucket",
+        benchmark.write_bucket or PLACEHOLDER_BUCKET,
+        "--tmp-dir",
+        TMP_DIR,
+    ]
+    for key, value in benchmark.args.items():
+        argv += ["-A", f"{key}={value}"]
+    return argv
+
+
+class FmbenchDriver:
+    """Driver (see `drivers.Driver`) for FMBench."""
+
+    name = "fmbench"
+    bootstrap_timeout_s = BOOTSTRAP_TIMEOUT_S
+    harvest_bootstrap_log = True
+
+    def bootstrap_script(self, benchmarks: Sequence[BenchmarkSpec]) -> str:
+        specs = sorted({install_spec(benchmark) for benchmark in benchmarks})
+        if not specs:
+            return ""
+        lines = [
+            "set -eu",
+            "RUN_ROOT=$(cd .. && pwd)",
+            'export PATH="$HOME/.local/bin:$HOME/.cargo/bin:$PATH"',
+            _INSTALL_FUNCTION,
+        ]
+        lines += [f"install_fmbench {venv_name(s)} {shlex.quote(s)}" for s in specs]
+        return "\n".join(lines) + "\n"
+
+    def run_script(self, benchmark: BenchmarkSpec, run_id: str) -> str:
+        venv = venv_name(install_spec(benchmark))
+        argv = command_line(benchmark, f"$RUN_ROOT/venvs/{venv}/bin/fmbench")
+        words = [f'"{argv[0]}"', *(shlex.quote(word) for word in argv[1:])]
+        return "\n".join(
+            [
+                "cd work || exit 1",
+                "RUN_ROOT=$(cd ../../.. && pwd)",
+                _RENAME_STALE_RESULTS,
+                _RECORD_CONTAINERS,
+                "exec " + " ".join(words),
+                "",
+            ]
+        )
+
+    def uploads(self, benchmark: BenchmarkSpec) -> list[tuple[Path, str]]:
+        if benchmark.config and benchmark.config_is_local:
+            config = Path(benchmark.config)
+            return [(config, f"config/{config.name}")]
+        return []
+
+    def harvest_patterns(self, benchmark: BenchmarkSpec) -> list[str]:
+        return ["output.log", "work/results-*", "work/fmbench.log"]
+
+    def check_script(self, benchmark: BenchmarkSpec) -> str | None:
+        # `pid` is written as the benchmark starts: anything older is stale.
+        return (
+            "find work -mindepth 2 -maxdepth 2 -path 'work/results-*/report.md' "
+            "-newer pid -print"
+        )
+
+    def cleanup_script(self, benchmark: BenchmarkSpec) -> str | None:
+        return _STOP_NEW_CONTAINERS
+
+    def judge(
+        self,
+        benchmark: BenchmarkSpec,
+        exit_code: int | None,
+        check_output: str,
+        artifacts: Path,
+    ) -> Verdict:
+        if exit_code is None:
+            return no_exit_code_verdict()
+        if exit_code != 0:
+            return Verdict(
+                "failure",
+                f"FMBench exited with status {exit_code} (a step failed; see "
+                "work/fmbench.log)",
+            )
+        reports = [line for line in check_output.splitlines() if line.strip()]
+        if not reports:
+            return Verdict(
+                "failure",
+                "FMBench exited with status 0 but wrote no results-*/report.md "
+                "during this run",
+            )
+        results_dir = artifacts / Path(reports[0]).parent
+        return Verdict("success", metrics=summary_metrics(results_dir / SUMMARY_CSV))
+
+
+def summary_metrics(path: Path) -> dict[str, float]:
+    """Headline numbers from all_metrics_summary.csv (empty when absent).
+
+    The best error-free throughput and the p95 latency it came with; the
+    report reads the CSVs themselves for everything else.
+    """
+    try:
+        with path.open(newline="", encoding="utf-8") as rows:
+            records = list(csv.DictReader(rows))
+    except FileNotFoundError:
+        return {}
+    best: tuple[float, float] | None = None
+    for record in records:
+        tpm = _number(record.get("transactions_per_minute"))
+        p95 = _number(record.get("latency_p95"))
+        if tpm is None or (_number(record.get("error_rate")) or 0.0) > 0:
+            continue
+        if best is None or tpm > best[0]:
+            best = (tpm, p95 if p95 is not None else math.nan)
+    metrics = {"summary_rows": float(len(records))}
+    if best is not None:
+        metrics["max_transactions_per_minute"] = best[0]
+        if not math.isnan(best[1]):
+            metrics["latency_p95_at_max_tpm"] = best[1]
+    return metrics
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        value = float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
