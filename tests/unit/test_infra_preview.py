@@ -113,7 +113,9 @@ def test_a_preview_leaves_the_callers_pulumi_state_and_event_loop_alone(tmp_path
     root_before = settings.get_root_resource()
     monitor_before = settings.SETTINGS.monitor
     stack_before = settings.get_stack()
-    loop_before = asyncio.get_event_loop_policy().get_event_loop()
+    # An earlier asyncio.run() in this process may have left no current loop.
+    loop_before = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop_before)
 
     preview_resources(spec)
     preview_resources(spec)
@@ -123,6 +125,8 @@ def test_a_preview_leaves_the_callers_pulumi_state_and_event_loop_alone(tmp_path
     assert settings.get_stack() == stack_before
     assert asyncio.get_event_loop_policy().get_event_loop() is loop_before
     assert not loop_before.is_closed()
+    asyncio.set_event_loop(None)
+    loop_before.close()
 
 
 def test_threads_started_after_a_preview_see_no_trace_of_its_mocks(tmp_path):
