@@ -86,3 +86,15 @@ class StackFileExists(InfraError):
             f"{path} already exists; its run id may name live resources. Destroy "
             "that stack first (pulumi destroy), or choose another stack name"
         )
+
+
+class StackFileMissing(InfraError):
+    """`run --stack NAME` names a stack that has no stack file."""
+
+    def __init__(self, stack: str, path: object) -> None:
+        self.stack = stack
+        self.path = path
+        super().__init__(
+            f"stack {stack} has no stack file at {path}; create it with "
+            f"`fmbench-orch stack init <campaign> --stack {stack}` and `pulumi up` it"
+        )

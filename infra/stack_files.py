@@ -18,7 +18,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fmbench_orch.infra.errors import StackConfigInvalid, StackFileExists
+from fmbench_orch.infra.errors import (
+    StackConfigInvalid,
+    StackFileExists,
+    StackFileMissing,
+)
 from fmbench_orch.models.compile import StackValues
 
 PROJECT_NAME = "fmbench-orchestrator"
@@ -163,3 +167,20 @@ def _required(config: Mapping[str, Any], key: str) -> str:
     if not value:
         raise StackConfigInvalid(key, "is missing")
     return str(value)
+
+
+def read_stack_file(stack_name: str, project_dir: Path) -> StackSettings:
+    """The settings of `stacks/Pulumi.<stack_name>.yaml`, as `pulumi up` reads them."""
+    import yaml
+
+    path = project_dir / STACKS_DIR / f"Pulumi.{stack_name}.yaml"
+    if not path.is_file():
+        raise StackFileMissing(stack_name, path)
+    config = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("config")
+    prefix = f"{PROJECT_NAME}:"
+    own = {
+        key.removeprefix(prefix): value
+        for key, value in (config or {}).items()
+        if key.startswith(prefix)
+    }
+    return read_stack_settings(own, project_dir)

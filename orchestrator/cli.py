@@ -110,14 +110,30 @@ def schema(output: Path | None) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(file: Path, as_json: bool) -> None:
+@click.option(
+    "--markdown",
+    "as_markdown",
+    is_flag=True,
+    help="Print the plan as Markdown for a pull-request comment (an invalid "
+    "file prints its problems); the exit code is the same.",
+)
+def plan(file: Path, as_json: bool, as_markdown: bool) -> None:
     """Show what a campaign will create and cost; start nothing."""
+    from fmbench_orch.models.errors import ConfigError
     from fmbench_orch.models.loader import load_campaign
+    from fmbench_orch.orchestrator import markdown
     from fmbench_orch.orchestrator.plan import plan_spec, plan_summary
 
-    summary = plan_summary(plan_spec(load_campaign(file)))
+    try:
+        summary = plan_summary(plan_spec(load_campaign(file)))
+    except ConfigError as error:
+        if as_markdown:
+            click.echo(markdown.invalid_section(str(file), error.render()), nl=False)
+        raise
     if as_json:
         click.echo(json.dumps(summary, indent=2))
+    elif as_markdown:
+        click.echo(markdown.plan_section(summary, str(file)), nl=False)
     else:
         from fmbench_orch.orchestrator.console import print_plan
 
@@ -135,10 +151,10 @@ def main() -> None:
 
 
 def _register() -> None:
+    from fmbench_orch.orchestrator.commands import run, stack
     from fmbench_orch.orchestrator.commands.migrate import migrate
-    from fmbench_orch.orchestrator.commands.run import COMMANDS
 
-    for command in (*COMMANDS, migrate):
+    for command in (*run.COMMANDS, *stack.COMMANDS, migrate):
         cli.add_command(command)
 
 

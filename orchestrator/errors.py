@@ -78,6 +78,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
         PoliciesViolated,
         StackConfigInvalid,
         StackFileExists,
+        StackFileMissing,
     )
     from fmbench_orch.models.errors import ConfigError
 
@@ -87,6 +88,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
         error, ConfigError | PoliciesViolated | StackConfigInvalid | StackFileExists
     ):
         return ExitCode.INVALID_INPUT
+    if isinstance(error, StackFileMissing):
+        return ExitCode.NOT_FOUND
     if isinstance(error, NoSubnetForInstanceType):
         return ExitCode.PROVISION_FAILED
     if isinstance(error, KeyboardInterrupt):

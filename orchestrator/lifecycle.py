@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fmbench_orch.models.campaign import CampaignConfig
 from fmbench_orch.models.compile import StackValues, compile_campaign
 from fmbench_orch.models.loader import load_campaign
 from fmbench_orch.models.results import BenchmarkResult
@@ -31,7 +32,7 @@ from fmbench_orch.orchestrator.events import EventLog
 from fmbench_orch.orchestrator.interrupts import InterruptGuard
 from fmbench_orch.orchestrator.keys import create_run_key
 from fmbench_orch.orchestrator.provisioners.base import Provisioner
-from fmbench_orch.orchestrator.rundir import RunDirectory, new_run_id
+from fmbench_orch.orchestrator.rundir import ExternalStack, RunDirectory, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class RunOutcome:
     results: list[BenchmarkResult]
     interrupted: bool = False
     provision_error: str | None = None
+    provision_exit: ExitCode = ExitCode.PROVISION_FAILED
     teardown: str = "complete"  # complete | kept | failed
     teardown_error: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -73,7 +75,7 @@ class RunOutcome:
         if self.teardown == "failed":
             return ExitCode.TEARDOWN_FAILED
         if self.provision_error is not None:
-            return ExitCode.PROVISION_FAILED
+            return self.provision_exit
         if self.status != "success":
             return ExitCode.BENCHMARKS_FAILED
         return ExitCode.OK
@@ -99,16 +101,67 @@ class RunOutcome:
         }
 
 
-def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, StackSpec]:
-    """Validate, compile and record a new run; nothing is provisioned yet."""
-    campaign = load_campaign(campaign_file)
+def new_stack_values(provider: str) -> StackValues:
+    """The values fixed when a stack is created: run id, time, operator, address."""
     now = datetime.now(UTC).replace(microsecond=0)
-    values = StackValues(
+    return StackValues(
         run_id=new_run_id(now),
         created_at=now,
         operator=getpass.getuser(),
-        operator_cidr=_operator_cidr(campaign.provider),
+        operator_cidr=_operator_cidr(provider),
     )
+
+
+def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, StackSpec]:
+    """Validate, compile and record a new run; nothing is provisioned yet."""
+    campaign = load_campaign(campaign_file)
+    values = new_stack_values(campaign.provider)
+    spec = _checked_spec(campaign, values, campaign_file)
+    run_dir = RunDirectory.create(runs_root, spec.campaign, spec.run_id)
+    create_run_key(run_dir.keys_dir, comment=f"fmbench-orch {spec.stack_name}")
+    run_dir.save_stack(campaign_file, values, spec)
+    return run_dir, spec
+
+
+def create_run_on_stack(
+    stack_name: str, project_dir: Path, runs_root: Path
+) -> tuple[RunDirectory, StackSpec]:
+    """A run on a stack brought up with `pulumi up` from its stack file.
+
+    The stack file fixes the campaign and the stack values; the key pair is
+    the one `stack init` made for it.
+    """
+    import shutil
+
+    from fmbench_orch.infra.stack_files import read_stack_file
+
+    settings = read_stack_file(stack_name, project_dir)
+    campaign = load_campaign(settings.campaign)
+    spec = _checked_spec(campaign, settings.values, settings.campaign)
+    key_dir = stack_keys_dir(stack_name)
+    if not (key_dir / "id_ed25519").is_file():
+        raise OrchestratorError(
+            f"no private key for stack {stack_name} at {key_dir}; stacks run with "
+            "`--stack` must have been created by `fmbench-orch stack init` on this "
+            "machine"
+        )
+    run_dir = RunDirectory.create(runs_root, spec.campaign, spec.run_id)
+    shutil.copytree(key_dir, run_dir.keys_dir)
+    external = ExternalStack(stack_name, project_dir)
+    run_dir.save_stack(settings.campaign, settings.values, spec, external)
+    return run_dir, spec
+
+
+def stack_keys_dir(stack_name: str) -> Path:
+    """Where `stack init` keeps a stack's private key: never in the repository."""
+    from fmbench_orch.orchestrator.provisioners.aws import state_home
+
+    return state_home() / "stacks" / stack_name / "keys"
+
+
+def _checked_spec(
+    campaign: CampaignConfig, values: StackValues, campaign_file: Path
+) -> StackSpec:
     spec = compile_campaign(campaign, values)
     if spec.max_usd_per_hour is not None and spec.usd_per_hour > spec.max_usd_per_hour:
         raise OverBudget(
@@ -119,10 +172,7 @@ def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, Stac
         from fmbench_orch.infra.preview import enforce_policies, preview_resources
 
         enforce_policies(preview_resources(spec), spec)
-    run_dir = RunDirectory.create(runs_root, spec.campaign, spec.run_id)
-    create_run_key(run_dir.keys_dir, comment=f"fmbench-orch {spec.stack_name}")
-    run_dir.save_stack(campaign_file, values, spec)
-    return run_dir, spec
+    return spec
 
 
 def _operator_cidr(provider: str) -> str | None:
@@ -135,7 +185,16 @@ def _operator_cidr(provider: str) -> str | None:
     return None
 
 
-def provisioner_for(spec: StackSpec) -> Provisioner:
+def provisioner_for(
+    spec: StackSpec, run_dir: RunDirectory | None = None
+) -> Provisioner:
+    external = run_dir.external_stack() if run_dir else None
+    if external is not None:
+        from fmbench_orch.orchestrator.provisioners.aws import (
+            ExistingStackProvisioner,
+        )
+
+        return ExistingStackProvisioner(external.name, external.project_dir)
     if spec.provider == "local":
         from fmbench_orch.orchestrator.provisioners.local import LocalProvisioner
 
@@ -163,7 +222,7 @@ def execute_run(
     guard = guard or InterruptGuard()
     listener = getattr(progress, "on_event", None)
     events = EventLog(run_dir.path, listener=listener)
-    provisioner = provisioner_for(spec)
+    provisioner = provisioner_for(spec, run_dir)
     outcome = RunOutcome(run_dir, spec, results=[])
     try:
         if not guard.interrupted:
@@ -179,10 +238,11 @@ def execute_run(
                 )
     except ProvisionFailed as error:
         outcome.provision_error = str(error)
+        outcome.provision_exit = error.exit_code
     finally:
         guard.tearing_down()
         outcome.interrupted = guard.interrupted
-        if keep:
+        if keep or not getattr(provisioner, "owns_resources", True):
             outcome.teardown = "kept"
         else:
             outcome.teardown_error = destroy_with_retry(

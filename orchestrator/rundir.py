@@ -33,6 +33,14 @@ def new_run_id(now: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class ExternalStack:
+    """A Pulumi stack brought up outside the tool, which a run only borrows."""
+
+    name: str
+    project_dir: Path
+
+
+@dataclass(frozen=True)
 class RunDirectory:
     path: Path
 
@@ -60,14 +68,33 @@ class RunDirectory:
         return self.path / KEYS_DIR
 
     def save_stack(
-        self, campaign_file: Path | None, values: StackValues, spec: StackSpec
+        self,
+        campaign_file: Path | None,
+        values: StackValues,
+        spec: StackSpec,
+        external_stack: ExternalStack | None = None,
     ) -> None:
         record = {
             "campaign_file": str(campaign_file.resolve()) if campaign_file else None,
             "values": values.model_dump(mode="json"),
             "spec": spec.model_dump(mode="json"),
+            "external_stack": (
+                {
+                    "name": external_stack.name,
+                    "project_dir": str(external_stack.project_dir),
+                }
+                if external_stack
+                else None
+            ),
         }
         _write_json(self.path / STACK_FILE, record)
+
+    def external_stack(self) -> ExternalStack | None:
+        """The stack this run borrowed (`run --stack`), if it did not make its own."""
+        record = json.loads((self.path / STACK_FILE).read_text()).get("external_stack")
+        if not record:
+            return None
+        return ExternalStack(record["name"], Path(record["project_dir"]))
 
     def load_spec(self) -> StackSpec:
         record = json.loads((self.path / STACK_FILE).read_text())

@@ -27,15 +27,32 @@ run_dir_argument = click.argument(
 
 
 @click.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
 @runs_root_option
 @json_option
 @click.option("--keep", is_flag=True, help="Leave the hosts up after the run.")
-def run(file: Path, runs_dir: Path, as_json: bool, keep: bool) -> None:
+@click.option(
+    "--stack",
+    "stack_name",
+    help="Run on this stack, brought up with `pulumi up` from stacks/ (its "
+    "stack file names the campaign; the stack stays up).",
+)
+def run(
+    file: Path | None, runs_dir: Path, as_json: bool, keep: bool, stack_name: str | None
+) -> None:
     """Run a whole campaign: provision, benchmark, harvest, tear down."""
-    from fmbench_orch.orchestrator.lifecycle import create_run
+    if (file is None) == (stack_name is None):
+        raise click.UsageError("give a campaign FILE or --stack NAME (not both)")
+    if stack_name is not None:
+        from fmbench_orch.infra.stack_files import find_project_dir
+        from fmbench_orch.orchestrator.lifecycle import create_run_on_stack
 
-    run_dir, spec = create_run(file, runs_dir)
+        project_dir = find_project_dir(Path.cwd())
+        run_dir, spec = create_run_on_stack(stack_name, project_dir, runs_dir)
+    else:
+        from fmbench_orch.orchestrator.lifecycle import create_run
+
+        run_dir, spec = create_run(file, runs_dir)
     _execute(run_dir, spec, keep=keep, as_json=as_json)
 
 
@@ -89,7 +106,7 @@ def down(run_dir: Path) -> None:
     directory = RunDirectory.open(run_dir)
     spec = directory.load_spec()
     error = destroy_with_retry(
-        provisioner_for(spec), spec, directory, EventLog(directory.path)
+        provisioner_for(spec, directory), spec, directory, EventLog(directory.path)
     )
     if error:
         from fmbench_orch.orchestrator.errors import TeardownFailed
@@ -111,7 +128,7 @@ def status(runs_dir: Path, run_dirs: tuple[Path, ...]) -> None:
     ]
     for directory in directories:
         spec = directory.load_spec()
-        hosts = provisioner_for(spec).status(spec, directory.path)
+        hosts = provisioner_for(spec, directory).status(spec, directory.path)
         recorded = directory.load_results()
         up = sum(state == "running" for state in hosts.values())
         click.echo(
@@ -154,7 +171,7 @@ def up(file: Path, runs_dir: Path) -> None:
     from fmbench_orch.orchestrator.lifecycle import create_run, provisioner_for
 
     run_dir, spec = create_run(file, runs_dir)
-    hosts = provisioner_for(spec).up(spec, run_dir.path)
+    hosts = provisioner_for(spec, run_dir).up(spec, run_dir.path)
     EventLog(run_dir.path).emit("provision", "success", detail=f"{len(hosts)} host(s)")
     for host in hosts:
         click.echo(f"{host.name}  {host.user}@{host.address}:{host.port}")

@@ -113,7 +113,7 @@ class AwsProvisioner:
         stack = self._stack(spec, run_dir)
         result = self._engine(spec, "up", lambda: stack.up(on_output=_log_line))
         outputs = {name: value.value for name, value in result.outputs.items()}
-        return self._hosts(spec, run_dir, outputs)
+        return hosts_from_outputs(spec, run_dir, outputs)
 
     def destroy(self, spec: StackSpec, run_dir: Path) -> None:
         stack = self._stack(spec, run_dir)
@@ -189,34 +189,78 @@ class AwsProvisioner:
         except CommandError as error:
             raise classify(str(error), phase=phase, stack=spec.stack_name) from error
 
-    def _hosts(
-        self, spec: StackSpec, run_dir: Path, outputs: dict[str, Any]
-    ) -> list[Host]:
-        import boto3
 
-        from fmbench_orch.infra.host_keys import wait_for_host_keys
+class ExistingStackProvisioner:
+    """Hosts of a stack someone brought up with `pulumi up` (`run --stack`).
 
-        deadline = time.monotonic() + HOST_KEY_DEADLINE_SECONDS
-        declared = outputs.get("hosts", {})
-        hosts = []
-        for host in spec.hosts:
-            facts = declared[host.name]
-            client = boto3.client("ec2", region_name=host.region)
-            keys = wait_for_host_keys(client, facts["instance_id"], deadline)
-            hosts.append(
-                Host(
-                    name=host.name,
-                    address=facts["public_ip"],
-                    port=22,
-                    user=facts["ssh_user"],
-                    key_file=run_dir / "keys" / PRIVATE_KEY_NAME,
-                    host_key=keys[0],
-                    instance_type=host.instance_type,
-                    region=host.region,
-                    instance_id=facts["instance_id"],
-                )
+    The stack is theirs: `up` only reads its outputs, and `destroy` leaves it
+    standing (they finish with `pulumi destroy`).
+    """
+
+    owns_resources = False
+
+    def __init__(self, stack_name: str, project_dir: Path) -> None:
+        self.stack_name = stack_name
+        self.project_dir = project_dir
+
+    def up(self, spec: StackSpec, run_dir: Path) -> list[Host]:
+        from pulumi import automation as auto
+
+        try:
+            stack = auto.select_stack(self.stack_name, work_dir=str(self.project_dir))
+            outputs = {name: out.value for name, out in stack.outputs().items()}
+        except FileNotFoundError as error:
+            raise missing_cli("read stack outputs") from error
+        except auto.CommandError as error:
+            raise classify(
+                str(error), phase="outputs", stack=self.stack_name
+            ) from error
+        return hosts_from_outputs(spec, run_dir, outputs)
+
+    def destroy(self, spec: StackSpec, run_dir: Path) -> None:
+        log.warning(
+            "stack %s was brought up outside fmbench-orch and stays up; destroy it "
+            "with `pulumi destroy -s %s` when you are done",
+            self.stack_name,
+            self.stack_name,
+        )
+
+    def status(self, spec: StackSpec, run_dir: Path) -> dict[str, str]:
+        return AwsProvisioner().status(spec, run_dir)
+
+
+def hosts_from_outputs(
+    spec: StackSpec, run_dir: Path, outputs: dict[str, Any]
+) -> list[Host]:
+    """The stack's `hosts` output as Hosts, each with its key from the console."""
+    import boto3
+
+    from fmbench_orch.infra.host_keys import wait_for_host_keys
+    from fmbench_orch.infra.program import OUTPUT_HOSTS
+
+    deadline = time.monotonic() + HOST_KEY_DEADLINE_SECONDS
+    declared = outputs.get(OUTPUT_HOSTS, {})
+    hosts = []
+    for host in spec.hosts:
+        facts = declared[host.name]
+        client = boto3.client("ec2", region_name=host.region)
+        # Limitation: hosts are waited for one after another — harmless, since
+        # the shared deadline and cloud-init's pace make the first wait the long one.
+        keys = wait_for_host_keys(client, facts["instance_id"], deadline)
+        hosts.append(
+            Host(
+                name=host.name,
+                address=facts["public_ip"],
+                port=22,
+                user=facts["ssh_user"],
+                key_file=run_dir / "keys" / PRIVATE_KEY_NAME,
+                host_key=keys[0],
+                instance_type=host.instance_type,
+                region=host.region,
+                instance_id=facts["instance_id"],
             )
-        return hosts
+        )
+    return hosts
 
 
 def _log_line(line: str) -> None:
