@@ -108,7 +108,9 @@ def test_run_json_summary_is_exact_for_success_failure_and_timeout(tmp_path: Pat
     assert by_name[("bad", "slow")]["status"] == "timeout"
     assert by_name[("good", "ok")]["instance_type"] == "g5.xlarge"
     run_dir = Path(summary["run_dir"])
-    answer = [a for a in by_name[("good", "ok")]["artifacts"] if a.endswith("answer.txt")]
+    answer = [
+        a for a in by_name[("good", "ok")]["artifacts"] if a.endswith("answer.txt")
+    ]
     assert answer and (run_dir / answer[0]).read_text() == "42\n"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "partial"
