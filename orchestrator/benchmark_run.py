@@ -26,6 +26,7 @@ from fmbench_orch.orchestrator.ssh_errors import (
     RemoteError,
     StopRequested,
 )
+from fmbench_orch.orchestrator.telemetry import HARVEST_PATTERN, with_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class BenchmarkRun:
 
     def run(self) -> BenchmarkResult:
         try:
-            script = self.driver.run_script(self.benchmark, self.host.run_id)
-            patterns = self.driver.harvest_patterns(self.benchmark)
+            script = with_telemetry(
+                self.driver.run_script(self.benchmark, self.host.run_id)
+            )
+            patterns = [*self.driver.harvest_patterns(self.benchmark), HARVEST_PATTERN]
             files = self._files()
         except DriverError as exc:
             self._emit("start", "failed", detail=str(exc))

@@ -151,10 +151,10 @@ def main() -> None:
 
 
 def _register() -> None:
-    from fmbench_orch.orchestrator.commands import run, stack
+    from fmbench_orch.orchestrator.commands import results, run, stack
     from fmbench_orch.orchestrator.commands.migrate import migrate
 
-    for command in (*run.COMMANDS, *stack.COMMANDS, migrate):
+    for command in (*run.COMMANDS, *results.COMMANDS, *stack.COMMANDS, migrate):
         cli.add_command(command)
 
 

@@ -251,6 +251,9 @@ def execute_run(
             outcome.teardown = "failed" if outcome.teardown_error else "complete"
         outcome.results = complete_results(spec, run_dir, outcome)
         run_dir.write_manifest(spec, outcome.results, outcome.status, outcome.teardown)
+        from fmbench_orch.orchestrator.report import write_run_report
+
+        write_run_report(run_dir.path)
     return outcome
 
 

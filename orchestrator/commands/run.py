@@ -37,12 +37,26 @@ run_dir_argument = click.argument(
     help="Run on this stack, brought up with `pulumi up` from stacks/ (its "
     "stack file names the campaign; the stack stays up).",
 )
+@click.option(
+    "--store",
+    metavar="S3_URL",
+    help="Also upload the run directory to your own bucket (s3://bucket/prefix).",
+)
 def run(
-    file: Path | None, runs_dir: Path, as_json: bool, keep: bool, stack_name: str | None
+    file: Path | None,
+    runs_dir: Path,
+    as_json: bool,
+    keep: bool,
+    stack_name: str | None,
+    store: str | None,
 ) -> None:
     """Run a whole campaign: provision, benchmark, harvest, tear down."""
     if (file is None) == (stack_name is None):
         raise click.UsageError("give a campaign FILE or --stack NAME (not both)")
+    if store is not None:
+        from fmbench_orch.orchestrator.store import StoreLocation
+
+        StoreLocation.parse(store)  # a typo fails now, not after the run
     if stack_name is not None:
         from fmbench_orch.infra.stack_files import find_project_dir
         from fmbench_orch.orchestrator.lifecycle import create_run_on_stack
@@ -53,7 +67,7 @@ def run(
         from fmbench_orch.orchestrator.lifecycle import create_run
 
         run_dir, spec = create_run(file, runs_dir)
-    _execute(run_dir, spec, keep=keep, as_json=as_json)
+    _execute(run_dir, spec, keep=keep, as_json=as_json, store=store)
 
 
 @click.command()
@@ -68,7 +82,9 @@ def resume(run_dir: Path, as_json: bool, keep: bool) -> None:
     _execute(directory, directory.load_spec(), keep=keep, as_json=as_json)
 
 
-def _execute(run_dir, spec, *, keep: bool, as_json: bool) -> None:
+def _execute(
+    run_dir, spec, *, keep: bool, as_json: bool, store: str | None = None
+) -> None:
     from fmbench_orch.orchestrator.console import RunProgress, print_outcome
     from fmbench_orch.orchestrator.interrupts import InterruptGuard
     from fmbench_orch.orchestrator.lifecycle import execute_run
@@ -86,6 +102,8 @@ def _execute(run_dir, spec, *, keep: bool, as_json: bool) -> None:
             outcome = execute_run(run_dir, spec, keep=keep, guard=guard)
     summary = outcome.summary()
     print_outcome(summary)
+    if store is not None:
+        _upload(run_dir.path, store)
     if outcome.teardown_error:
         click.echo(outcome.teardown_error, err=True)
     if outcome.provision_error:
@@ -93,6 +111,17 @@ def _execute(run_dir, spec, *, keep: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary, separators=(",", ":")))
     sys.exit(outcome.exit_code)
+
+
+def _upload(run_dir: Path, store: str) -> None:
+    """Copy the run to the user's store; a failure here never changes the run's
+    exit code, and says how to retry."""
+    from fmbench_orch.orchestrator.store import StoreError, upload_run
+
+    try:
+        click.echo(str(upload_run(run_dir, store)), err=True)
+    except StoreError as error:
+        click.echo(f"{error}\nthe run itself is complete at {run_dir}", err=True)
 
 
 @click.command()

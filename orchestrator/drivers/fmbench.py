@@ -15,13 +15,12 @@ containers the benchmark started are stopped after it ends or is killed.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import math
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+from fmbench_orch.models.fmbench_results import summary_verdict
 from fmbench_orch.models.spec import BenchmarkSpec
 from fmbench_orch.orchestrator.drivers import (
     DriverError,
@@ -39,7 +38,6 @@ PYTHON_VERSION = "3.12"
 TMP_DIR = "/tmp"
 # `--local-mode yes` requires a bucket name; FMBench accepts this one.
 PLACEHOLDER_BUCKET = "placeholder"
-SUMMARY_CSV = "all_metrics_summary.csv"
 
 _INSTALL_FUNCTION = """\
 install_fmbench() {
@@ -211,39 +209,4 @@ class FmbenchDriver:
                 "during this run",
             )
         results_dir = artifacts / Path(reports[0]).parent
-        return Verdict("success", metrics=summary_metrics(results_dir / SUMMARY_CSV))
-
-
-def summary_metrics(path: Path) -> dict[str, float]:
-    """Headline numbers from all_metrics_summary.csv (empty when absent).
-
-    The best error-free throughput and the p95 latency it came with; the
-    report reads the CSVs themselves for everything else.
-    """
-    try:
-        with path.open(newline="", encoding="utf-8") as rows:
-            records = list(csv.DictReader(rows))
-    except FileNotFoundError:
-        return {}
-    best: tuple[float, float] | None = None
-    for record in records:
-        tpm = _number(record.get("transactions_per_minute"))
-        p95 = _number(record.get("latency_p95"))
-        if tpm is None or (_number(record.get("error_rate")) or 0.0) > 0:
-            continue
-        if best is None or tpm > best[0]:
-            best = (tpm, p95 if p95 is not None else math.nan)
-    metrics = {"summary_rows": float(len(records))}
-    if best is not None:
-        metrics["max_transactions_per_minute"] = best[0]
-        if not math.isnan(best[1]):
-            metrics["latency_p95_at_max_tpm"] = best[1]
-    return metrics
-
-
-def _number(text: str | None) -> float | None:
-    try:
-        value = float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-    return value if value is not None and math.isfinite(value) else None
+        return Verdict(*summary_verdict(results_dir))

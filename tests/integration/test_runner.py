@@ -399,7 +399,8 @@ def test_the_fmbench_driver_needs_a_fresh_report(
         'echo "$@" > argv.txt; echo "fake fmbench log" > fmbench.log\n'
         "[[ $2 == *noreport* ]] && exit 0\n"
         "mkdir -p results-fake && echo '# report' > results-fake/report.md\n"
-        "printf 'error_rate,latency_p95,transactions_per_minute\\n0,1.5,90\\n'"
+        "printf 'experiment_name,payload_file,concurrency,error_rate,latency_p95,"
+        "transactions_per_minute\\ne1,payload.jsonl,1,0,1.5,90\\n'"
         " > results-fake/all_metrics_summary.csv\n"
     )
     fake.chmod(0o755)

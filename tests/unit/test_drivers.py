@@ -23,7 +23,6 @@ from fmbench_orch.orchestrator.drivers.fmbench import (
     FmbenchDriver,
     command_line,
     install_spec,
-    summary_metrics,
     venv_name,
 )
 
@@ -313,23 +312,31 @@ class TestFmbenchVerdict:
         results = tmp_path / "work" / "results-llama"
         results.mkdir(parents=True)
         (results / "all_metrics_summary.csv").write_text(
-            "experiment_name,concurrency,error_rate,latency_p95,transactions_per_minute\n"
-            "e1,1,0,0.8,60\n"
-            "e1,4,0,1.6,200\n"
-            "e1,8,0.5,3.0,400\n"
+            "experiment_name,payload_file,concurrency,error_rate,latency_p95,"
+            "transactions_per_minute\n"
+            "e1,p.jsonl,1,0,0.8,60\n"
+            "e1,p.jsonl,4,0,1.6,200\n"
+            "e1,p.jsonl,8,0.5,3.0,400\n"
         )
         verdict = FmbenchDriver().judge(
             fmbench(), 0, "work/results-llama/report.md\n", tmp_path
         )
         assert verdict.status == "success"
-        assert verdict.metrics == {
-            "summary_rows": 3.0,
-            "max_transactions_per_minute": 200.0,
-            "latency_p95_at_max_tpm": 1.6,
+        headline = {
+            key: verdict.metrics[key]
+            for key in ("summary_rows", "max_transactions_per_minute")
         }
+        assert headline == {"summary_rows": 3.0, "max_transactions_per_minute": 200.0}
+        assert verdict.metrics["latency_p95_at_max_tpm"] == 1.6
+        assert verdict.metrics["e1/p.jsonl/c8/error_rate"] == 0.5
 
-    def test_a_missing_summary_gives_no_metrics(self, tmp_path):
-        assert summary_metrics(tmp_path / "none.csv") == {}
+    def test_a_missing_summary_fails_naming_the_file(self, tmp_path):
+        (tmp_path / "work" / "results-llama").mkdir(parents=True)
+        verdict = FmbenchDriver().judge(
+            fmbench(), 0, "work/results-llama/report.md\n", tmp_path
+        )
+        assert verdict.status == "failure"
+        assert "all_metrics_summary.csv" in verdict.reason
 
 
 class TestFmbenchContainers:
