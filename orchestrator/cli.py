@@ -151,10 +151,11 @@ def main() -> None:
 
 
 def _register() -> None:
-    from fmbench_orch.orchestrator.commands import results, run, stack
+    from fmbench_orch.orchestrator.commands import gitops, results, run, stack
     from fmbench_orch.orchestrator.commands.migrate import migrate
 
-    for command in (*run.COMMANDS, *results.COMMANDS, *stack.COMMANDS, migrate):
+    groups = (run.COMMANDS, results.COMMANDS, stack.COMMANDS, gitops.COMMANDS)
+    for command in (*(c for group in groups for c in group), migrate):
         cli.add_command(command)
 
 
