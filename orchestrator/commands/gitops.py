@@ -9,11 +9,9 @@ from pathlib import Path
 
 import click
 
-from fmbench_orch.orchestrator.gitops import MAX_PR_NUMBER
-
 pr_option = click.option(
     "--pr",
-    type=click.IntRange(1, MAX_PR_NUMBER),
+    type=click.IntRange(min=1),
     help="Pull request number: names each campaign's stack pr-<n>-<campaign>.",
 )
 
@@ -55,9 +53,7 @@ def changed(base: str, head: str, pr: int | None, repo: Path, as_json: bool) -> 
 
 
 @click.command("stack-name")
-@click.option(
-    "--pr", required=True, type=click.IntRange(1, MAX_PR_NUMBER), help="PR number."
-)
+@click.option("--pr", required=True, type=click.IntRange(min=1), help="PR number.")
 @click.argument("campaign_file", type=click.Path(path_type=Path))
 def stack_name(pr: int, campaign_file: Path) -> None:
     """Print the stack a campaign runs on for a pull request: pr-<n>-<campaign>."""
