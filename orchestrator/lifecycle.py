@@ -29,7 +29,7 @@ from fmbench_orch.orchestrator.errors import (
     ProvisionFailed,
 )
 from fmbench_orch.orchestrator.events import EventLog
-from fmbench_orch.orchestrator.interrupts import InterruptGuard
+from fmbench_orch.orchestrator.interrupts import InterruptGuard, TeardownAbandoned
 from fmbench_orch.orchestrator.keys import create_run_key
 from fmbench_orch.orchestrator.provisioners.base import Provisioner
 from fmbench_orch.orchestrator.rundir import ExternalStack, RunDirectory, new_run_id
@@ -245,9 +245,17 @@ def execute_run(
         if keep or not getattr(provisioner, "owns_resources", True):
             outcome.teardown = "kept"
         else:
-            outcome.teardown_error = destroy_with_retry(
-                provisioner, spec, run_dir, events
-            )
+            try:
+                outcome.teardown_error = destroy_with_retry(
+                    provisioner, spec, run_dir, events
+                )
+            except TeardownAbandoned:
+                outcome.teardown_error = (
+                    f"teardown abandoned at your request: what {spec.stack_name} "
+                    f"created may still run; finish with `fmbench-orch down "
+                    f"{run_dir.path}`"
+                )
+                events.emit("teardown", "abandoned")
             outcome.teardown = "failed" if outcome.teardown_error else "complete"
         outcome.results = complete_results(spec, run_dir, outcome)
         run_dir.write_manifest(spec, outcome.results, outcome.status, outcome.teardown)
