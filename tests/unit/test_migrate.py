@@ -690,7 +690,10 @@ def test_legacy_paths_resolve_under_the_legacy_root_and_point_there_from_the_out
     migration = migrate_fixture(output)
 
     uploads = host(migration)["upload_files"]
-    assert uploads[0]["local"] == str(LEGACY_ROOT / "byo_dataset" / "custom.jsonl")
+    # Written relative to the output where the two share a folder, else absolute.
+    written = output.parent / uploads[0]["local"]
+    expected = LEGACY_ROOT / "byo_dataset" / "custom.jsonl"
+    assert written.resolve() == expected.resolve()
     assert not notes_about(migration, "does not exist")
 
     inside = LEGACY_ROOT.parent / "migrated-here" / "campaign.yml"

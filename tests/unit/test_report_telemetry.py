@@ -44,7 +44,12 @@ def sampler_processes(folder: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if str(folder.parent).encode() in command or b"sampler.sh" in command:
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            cwd = ""
+        # Only this test's own processes: other runs on the machine have samplers too.
+        if str(folder.parent).encode() in command or cwd.startswith(str(folder.parent)):
             found.append(int(entry.name))
     return found
 
