@@ -22,10 +22,10 @@ import shlex
 import tarfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from paramiko import Channel
 
@@ -37,12 +37,16 @@ log = logging.getLogger(__name__)
 # How often the remote watcher and `tail` look for the job's end: the runner
 # notices an exit within about twice this (measured ~0.2–0.4 s on loopback).
 FOLLOW_POLL_S = 0.2
-# How long `launch` waits for the wrapper to write its pid file (a fork + exec).
+# How long `start` waits for the wrapper to write its pid file (a fork + exec),
+# looking every PID_POLL_S.
 PID_WAIT_S = 10.0
+PID_POLL_S = 0.05
 # Between SIGTERM and SIGKILL: lets a benchmark flush logs and stop its workers.
 KILL_GRACE_S = 10.0
 # After SIGKILL the group must be gone this soon, or the kill is reported failed.
 KILL_VERIFY_S = 5.0
+# How often the kill looks whether the group is gone (a /proc scan).
+KILL_POLL_S = 0.1
 # Margin on top of the remote waits for the SSH round trips of one command.
 COMMAND_MARGIN_S = 30.0
 # A follower silent this long gets its connection probed (a dead TCP peer
@@ -69,7 +73,7 @@ rm -rf -- {dir} && mkdir -p -- {dir}/work && cd {dir} || exit 2
 tar --no-same-owner -xf - || exit 2
 setsid bash ./job.sh </dev/null >output.log 2>&1 &
 i=0
-while [ ! -s pid ] && [ "$i" -lt {tries} ]; do sleep 0.05; i=$((i+1)); done
+while [ ! -s pid ] && [ "$i" -lt {tries} ]; do sleep {poll}; i=$((i+1)); done
 cat pid
 """
 
@@ -116,9 +120,9 @@ alive() {{
 }}
 alive || {{ echo none; exit 0; }}
 kill -TERM -- -"$pg" 2>/dev/null
-i=0; while alive && [ "$i" -lt {grace} ]; do sleep 0.1; i=$((i+1)); done
+i=0; while alive && [ "$i" -lt {grace} ]; do sleep {poll}; i=$((i+1)); done
 alive && kill -KILL -- -"$pg" 2>/dev/null && echo killed
-i=0; while alive && [ "$i" -lt {verify} ]; do sleep 0.1; i=$((i+1)); done
+i=0; while alive && [ "$i" -lt {verify} ]; do sleep {poll}; i=$((i+1)); done
 alive && {{ echo survived; exit 3; }}
 echo gone
 """
@@ -161,15 +165,15 @@ def start(
     directory: str,
     run_script: str,
     phase: str,
-    files: list[tuple[Path, str]] = (),
+    files: Sequence[tuple[Path, str]] = (),
 ) -> JobHandle:
     """Make the job directory afresh and start the job detached in it.
 
     `files` (local path, path inside the directory) travel with the scripts in
     one small tar on the same command's stdin; return once the pid is known.
     """
-    tries = int(PID_WAIT_S / 0.05)
-    script = _START.format(dir=shlex.quote(directory), tries=tries)
+    tries = int(PID_WAIT_S / PID_POLL_S)
+    script = _START.format(dir=shlex.quote(directory), tries=tries, poll=PID_POLL_S)
     timeout = PID_WAIT_S + COMMAND_MARGIN_S
     payload = _job_archive(run_script, files)
     result = remote.exec(bash(script), phase=phase, timeout=timeout, stdin=payload)
@@ -185,7 +189,7 @@ def start(
     return handle
 
 
-def _job_archive(run_script: str, files: list[tuple[Path, str]]) -> bytes:
+def _job_archive(run_script: str, files: Sequence[tuple[Path, str]]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, text in ((WRAPPER_SCRIPT, _WRAPPER), (RUN_SCRIPT, run_script)):
@@ -248,7 +252,7 @@ def follow(
 def _stream(
     remote: RemoteHost,
     channel: Channel,
-    sink,
+    sink: BinaryIO,
     deadline: float,
     stop: threading.Event | None,
     on_line: Callable[[str], None] | None,
@@ -295,8 +299,9 @@ def terminate(remote: RemoteHost, handle: JobHandle, phase: str) -> str:
     """
     script = _KILL_GROUP.format(
         pgid=handle.pid,
-        grace=int(KILL_GRACE_S / 0.1),
-        verify=int(KILL_VERIFY_S / 0.1),
+        grace=int(KILL_GRACE_S / KILL_POLL_S),
+        verify=int(KILL_VERIFY_S / KILL_POLL_S),
+        poll=KILL_POLL_S,
     )
     timeout = KILL_GRACE_S + KILL_VERIFY_S + COMMAND_MARGIN_S
     result = remote.exec(bash(script), phase=phase, timeout=timeout)

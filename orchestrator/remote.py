@@ -21,6 +21,7 @@ from fabric import Config, Connection
 from paramiko import (
     Channel,
     ChannelException,
+    PKey,
     RejectPolicy,
     SFTPClient,
     SSHConfig,
@@ -126,7 +127,7 @@ class RemoteHost:
         Raises `HostKeyRejected` at once for a wrong or unknown key, and
         `ConnectFailed` when the deadline passes; `stop` ends the wait early.
         """
-        self._check_verifiable()
+        self._check_prerequisites()
         give_up = time.monotonic() + deadline_s
         delay = BACKOFF_FIRST_S
         for attempt in itertools.count(1):
@@ -169,7 +170,17 @@ class RemoteHost:
             *(self.name, cause, exc, remaining),
         )
 
-    def _check_verifiable(self) -> None:
+    def _check_prerequisites(self) -> None:
+        """Fail at once on what no retry can fix: the key file, no way to verify."""
+        try:
+            PKey.from_path(self.host.key_file.expanduser())
+        except (OSError, SSHException, ValueError) as exc:
+            raise ConnectFailed(
+                self.name,
+                "connect",
+                f"cannot read the private key {self.host.key_file}: {exc}",
+                "Point key_file at an unencrypted OpenSSH private key",
+            ) from exc
         if self.host.host_key is not None:
             return
         if not USER_KNOWN_HOSTS.expanduser().is_file():

@@ -187,7 +187,11 @@ def harvest(
 def _select(patterns: list[str]) -> str:
     """Shell code that sets "$@" to the patterns' existing matches."""
     words = " ".join(_glob_word(pattern) for pattern in patterns if pattern)
-    return f'set --; for p in {words}; do [ -e "$p" ] && set -- "$@" "$p"; done'
+    # `if`, not `&&`: a last pattern that matches nothing must not make the
+    # loop's status non-zero, or the `&& tar` that follows never runs.
+    return (
+        f'set --; for p in {words}; do if [ -e "$p" ]; then set -- "$@" "$p"; fi; done'
+    )
 
 
 def _list(remote: RemoteHost, root: str, found: str, phase: str) -> dict[str, int]:

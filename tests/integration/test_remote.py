@@ -86,6 +86,15 @@ class TestConnect:
         with pytest.raises(HostKeyRejected, match="not known"):
             RemoteHost(sshd.host(host_key=None), None).connect(30)
 
+    def test_an_unreadable_key_file_fails_without_dialling(self, sshd, tmp_path):
+        garbage = tmp_path / "id_ed25519"
+        garbage.write_text("not a key\n")
+        started = time.monotonic()
+        for key_file in (garbage, tmp_path / "absent"):
+            with pytest.raises(ConnectFailed, match="cannot read the private key"):
+                RemoteHost(sshd.host(key_file=key_file), None).connect(30)
+        assert time.monotonic() - started < 2
+
     def test_gives_up_on_a_silent_port_at_its_deadline(self, sshd):
         ssh = RemoteHost(sshd.host(port=free_port()), None)
         started = time.monotonic()
@@ -256,3 +265,19 @@ class TestHarvest:
         )
         assert harvest.ok
         assert harvest.artifacts == []
+
+    def test_a_last_pattern_that_matches_nothing_still_harvests_the_others(
+        self, connected, run_id, remote_root, tmp_path
+    ):
+        (remote_root / "benchmarks/b").mkdir(parents=True)
+        (remote_root / "benchmarks/b/output.log").write_text("done\n")
+        harvest = transfer.harvest(
+            connected,
+            RemoteLayout(run_id).root,
+            ["benchmarks/b/output.log", "benchmarks/b/telemetry/*.csv"],
+            "benchmarks/b/",
+            tmp_path / "run/artifacts/h/b",
+            tmp_path / "run",
+        )
+        assert harvest.ok, harvest.problems
+        assert [a.path for a in harvest.artifacts] == ["artifacts/h/b/output.log"]
