@@ -120,7 +120,9 @@ def test_a_benchmark_past_its_timeout_is_killed_with_its_whole_group(
 
     assert result.status == "timeout"
     assert "killed" in result.reason
-    assert time.monotonic() - started < 15
+    # Far below the payload's 300 s: the run did not wait for it (the margin is
+    # for a loaded CI machine, not a performance target).
+    assert time.monotonic() - started < 60
     bench_dir = target.home(tmp_path, "h1") / RemoteLayout(spec.run_id).benchmark_dir(
         "slow"
     )
