@@ -55,8 +55,18 @@ DEFAULT_BENCHMARK_TIMEOUT_SECONDS = 7200
 # FMBench's own default on PyPI at the time of writing; pin it so a campaign
 # reproduces, and so `fmbench:` configs resolve at the same tag.
 DEFAULT_FMBENCH_VERSION = "2.1.6"
+# Host and benchmark names become directory names, SSH known_hosts entries and
+# EC2 Name tags; a DNS label's 63 characters is plenty and fits them all.
+MAX_NAME = 63
+# EC2 and S3 allow 50 tags per resource; the tool sets six of its own
+# (fmbench:campaign, run, ttl, owner, host and Name).
+MAX_USER_TAGS = 44
+# AWS's own limits on a tag's key and value.
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
 
 SLUG = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FMBENCH_SHORTHAND = "fmbench:"
 
 
@@ -73,6 +83,7 @@ def _slug(value: str) -> str:
 
 
 Slug = Annotated[str, AfterValidator(_slug)]
+NameSlug = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_slug)]
 
 
 def _duration(value: Any) -> timedelta:
@@ -93,6 +104,10 @@ def _resolve_path(value: str | Path, info: ValidationInfo) -> Path:
     return path
 
 
+# Paths may lead outside the campaign's directory, written out (`../data`,
+# `~/.hf_token`) or through a symlink: whoever writes a campaign already runs
+# any command on its hosts (with the local provider, on this machine), so
+# confining paths would stop no one and would break shared datasets.
 def _existing_path(value: str | Path, info: ValidationInfo) -> Path:
     path = _resolve_path(value, info)
     if (info.context or {}).get("check_paths", True) and not path.exists():
@@ -252,10 +267,95 @@ class UploadFile(StrictModel):
         description="The file here, relative to the campaign file."
     )
     remote: str = Field(
-        min_length=1, description="Where on the host, relative to the home directory."
+        min_length=1,
+        description="Where on the host: absolute, or relative to the home "
+        "directory; no '..'.",
     )
     secret: bool = Field(
         default=False, description="Uploaded as a 0600 file, never logged."
+    )
+
+    @field_validator("remote")
+    @classmethod
+    def _stays_where_written(cls, remote: str) -> str:
+        # Absolute paths are allowed (FMBench reads /tmp/fmbench-read); `..`
+        # is not: it would hide where a file really lands from a reviewer.
+        if ".." in remote.split("/"):
+            raise PydanticCustomError(
+                "remote_climbs",
+                "'{remote}' climbs out with '..'; write the path it should reach "
+                "(absolute, or relative to the home directory) without '..'",
+                {"remote": remote},
+            )
+        if "\0" in remote:
+            raise PydanticCustomError(
+                "remote_nul", "a remote path cannot hold a NUL character"
+            )
+        return remote
+
+
+class SecretSource(StrictModel):
+    """Where a secret is read from, at upload time; its value is kept nowhere."""
+
+    env: str | None = Field(
+        default=None, description="An environment variable that holds it."
+    )
+    file: Annotated[Path, BeforeValidator(_existing_path)] | None = Field(
+        default=None,
+        description="A file that holds it, relative to the campaign file.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_the_secret_itself(cls, raw: Any) -> Any:
+        if isinstance(raw, str):
+            # The value is never echoed: it may be the token itself.
+            raise PydanticCustomError(
+                "secret_inline",
+                "write where the secret is read from (env: NAME or file: PATH), "
+                "never the secret itself: campaign files are committed, shared "
+                "and logged",
+            )
+        return raw
+
+    @field_validator("env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        if name is not None and not ENV_NAME.fullmatch(name):
+            raise PydanticCustomError(
+                "env_name",
+                "'{name}' is not an environment variable name such as HF_TOKEN",
+                {"name": name},
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _one_source_that_is_there(self, info: ValidationInfo) -> SecretSource:
+        if (self.env is None) == (self.file is None):
+            raise PydanticCustomError(
+                "secret_source",
+                "give exactly one of env: NAME or file: PATH",
+            )
+        context = info.context or {}
+        environ = context.get("environ")
+        checked = environ is not None and context.get("check_paths", True)
+        if checked and self.env is not None and not environ.get(self.env):
+            raise PydanticCustomError(
+                "env_unset",
+                "environment variable {name} is not set or empty; export it "
+                "before the run (it is read when the secret is uploaded)",
+                {"name": self.env, "loc": ("env",)},
+            )
+        return self
+
+
+class Secrets(StrictModel):
+    """Secrets uploaded to every host as 0600 files; never logged or recorded."""
+
+    hf_token: SecretSource | None = Field(
+        default=None,
+        description="The Hugging Face token, uploaded to FMBench's "
+        "/tmp/fmbench-read/scripts/hf_token.txt.",
     )
 
 
@@ -277,7 +377,7 @@ class StaticConnection(StrictModel):
 class BenchmarkBase(StrictModel):
     """One benchmark run on a host; a host runs its benchmarks in order."""
 
-    name: Slug | None = Field(
+    name: NameSlug | None = Field(
         default=None,
         description="Unique on the host; defaults from the config file name "
         "(fmbench) or to <driver>-<position>.",
@@ -391,8 +491,9 @@ Benchmark = Annotated[
 class HostConfig(StrictModel):
     """One host (or `count` alike hosts) and the benchmarks it runs."""
 
-    name: Slug | None = Field(
-        default=None, description="Unique in the campaign; defaults from the type."
+    name: NameSlug | None = Field(
+        default=None,
+        description="Unique in the campaign; defaults from the type.",
     )
     instance_type: str = Field(
         description="An EC2 instance type from the catalog, e.g. g6e.2xlarge."
@@ -574,6 +675,11 @@ class CampaignConfig(StrictModel):
     tags: dict[str, str] = Field(
         default={}, description="Extra tags on every resource (not fmbench:, aws:)."
     )
+    secrets: Secrets | None = Field(
+        default=None,
+        description="Secrets every host gets, each read from an environment "
+        "variable or a file when it is uploaded.",
+    )
     defaults: HostDefaults | None = Field(  # type: ignore[valid-type]
         default=None,
         description="Host fields merged under every host; a host's own value wins.",
@@ -621,7 +727,25 @@ class CampaignConfig(StrictModel):
     @field_validator("tags")
     @classmethod
     def _own_tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        for key in tags:
+        if len(tags) > MAX_USER_TAGS:
+            raise PydanticCustomError(
+                "too_many_tags",
+                "{count} tags; AWS allows 50 per resource and the tool sets 6, so "
+                "at most {limit} — drop some",
+                {"count": len(tags), "limit": MAX_USER_TAGS},
+            )
+        for key, value in tags.items():
+            if len(key) > MAX_TAG_KEY or len(value) > MAX_TAG_VALUE:
+                raise PydanticCustomError(
+                    "tag_too_long",
+                    "AWS limits a tag's key to {key_limit} characters and its "
+                    "value to {value_limit}; shorten it",
+                    {
+                        "key_limit": MAX_TAG_KEY,
+                        "value_limit": MAX_TAG_VALUE,
+                        "loc": (key,),
+                    },
+                )
             if key.startswith(("fmbench:", "aws:")):
                 raise PydanticCustomError(
                     "reserved_tag",

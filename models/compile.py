@@ -50,6 +50,8 @@ BUCKET_EXPIRE_DAYS = 7
 # FMBench accepts this literal when it should not write to S3 at all.
 FMBENCH_NO_BUCKET = "placeholder"
 RUN_ID_PATTERN = r"^[a-z0-9]{4,12}$"
+# FMBench reads the Hugging Face token from this file of its read area.
+HF_TOKEN_REMOTE = "/tmp/fmbench-read/scripts/hf_token.txt"
 
 
 class StackValues(BaseModel):
@@ -88,8 +90,9 @@ def compile_campaign(campaign: CampaignConfig, values: StackValues) -> StackSpec
             managed_policy_arns=(),
         )
     write_bucket = bucket.name if bucket else FMBENCH_NO_BUCKET
+    secrets = secret_uploads(campaign)
     hosts = tuple(
-        _host_spec(host, index, tags, values, write_bucket)
+        _host_spec(host, index, tags, values, write_bucket, secrets)
         for host in campaign.hosts
         for index in range(host.count)
     )
@@ -118,6 +121,7 @@ def _host_spec(
     tags: dict[str, str],
     values: StackValues,
     write_bucket: str,
+    secrets: tuple[UploadSpec, ...],
 ) -> HostSpec:
     kind = catalog.get_instance_type(host.instance_type)
     region = host.region or "us-east-1"
@@ -147,14 +151,31 @@ def _host_spec(
         spot=host.spot,
         price_per_hour=kind.price_per_hour(region),
         tags={**tags, TAG_HOST: name},
-        uploads=tuple(
-            UploadSpec(local=upload.local, remote=upload.remote, secret=upload.secret)
-            for upload in host.upload_files
+        uploads=(
+            *secrets,
+            *(
+                UploadSpec(
+                    local=upload.local, remote=upload.remote, secret=upload.secret
+                )
+                for upload in host.upload_files
+            ),
         ),
         benchmarks=tuple(
             _benchmark_spec(benchmark, write_bucket) for benchmark in host.benchmarks
         ),
         static=StaticSpec(**static.model_dump()) if static else None,
+    )
+
+
+def secret_uploads(campaign: CampaignConfig) -> tuple[UploadSpec, ...]:
+    """Every host's secret uploads: where each is read from, never its value."""
+    if campaign.secrets is None or campaign.secrets.hf_token is None:
+        return ()
+    source = campaign.secrets.hf_token
+    return (
+        UploadSpec(
+            local=source.file, env=source.env, remote=HF_TOKEN_REMOTE, secret=True
+        ),
     )
 
 

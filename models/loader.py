@@ -1,7 +1,9 @@
 """Reading a campaign file: YAML, environment interpolation, validation.
 
 YAML anchors and merge keys (`<<: *defaults`) work as in legacy files. Only
-plain data is accepted: tags that construct Python objects are refused.
+plain data is accepted: tags that construct Python objects are refused, and so
+are documents whose aliases expand them past any real campaign's size (the
+"billion laughs" bomb), refer to themselves, or nest absurdly deep.
 `${env:NAME}` and `${env:NAME:-default}` are replaced by environment values;
 inside a benchmark's `run` the value is shell-quoted, so no value can change
 the meaning of the command. `$${env:…}` stands for a literal `${env:…}`.
@@ -26,6 +28,12 @@ from fmbench_orch.models.validation_errors import problems_from
 # A campaign of 256 hosts written out longhand is ~100 KiB; anything near a
 # mebibyte is a mistake (or an attack on the parser), not a campaign.
 MAX_CAMPAIGN_BYTES = 1 << 20
+# The largest campaign the models accept (256 hosts × 100 benchmarks of ~20
+# values) is ~512k values once aliases are expanded; twice that is a bomb.
+MAX_EXPANDED_VALUES = 1_000_000
+# A campaign nests about six levels (hosts → benchmarks → args → value);
+# deeper than this is not a campaign, and would exhaust Python's stack.
+MAX_NESTING = 64
 
 _ENV_REF = re.compile(r"\$(\$?)\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -46,7 +54,11 @@ def load_campaign(
         raise ConfigError(path, [Problem("", message, 1)])
     environ = os.environ if environ is None else environ
     document = interpolate(document, environ, path, lines)
-    context = {"base_dir": path.resolve().parent, "check_paths": check_paths}
+    context = {
+        "base_dir": path.resolve().parent,
+        "check_paths": check_paths,
+        "environ": environ,
+    }
     try:
         return CampaignConfig.model_validate(document, context=context)
     except ValidationError as error:
@@ -75,13 +87,87 @@ def read_yaml(path: Path) -> tuple[Any, dict[Path_, int]]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        lines = {} if node is None else lines_of(node)
-        document = None if node is None else loader.construct_document(node)
+        if node is None:
+            return None, {}
+        _check_shape(path, node)
+        lines = lines_of(node)
+        document = loader.construct_document(node)
     except yaml.YAMLError as error:
         raise ConfigError(path, [_yaml_problem(error)]) from None
+    except RecursionError:
+        # Only the pure-Python parser recurses this deep; libyaml stops first.
+        message = f"the file nests deeper than {MAX_NESTING} levels; flatten it"
+        raise ConfigError(path, [Problem("", message)]) from None
     finally:
         loader.dispose()
     return document, lines
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, node: yaml.Node) -> None:
+        super().__init__(message)
+        self.line = node.start_mark.line + 1
+
+
+def _check_shape(path: Path, root: yaml.Node) -> None:
+    """Refuse alias bombs, self-referring aliases and deep nesting, unexpanded.
+
+    Safe loaders build an alias as a shared reference, so a bomb costs
+    nothing until something walks it (interpolation, validation) — then it
+    takes hours. Sizes are counted on the node graph, each shared node once.
+    """
+    measured: dict[int, tuple[int, int]] = {}  # node → (values, height)
+    open_nodes: set[int] = set()
+
+    def measure(node: yaml.Node, depth: int) -> tuple[int, int]:
+        key = id(node)
+        if key in open_nodes:
+            raise _Refused(
+                "an alias refers to a node that contains it; a campaign cannot "
+                "be infinite — remove the alias",
+                node,
+            )
+        if key not in measured:
+            if depth > MAX_NESTING:
+                raise _Refused(
+                    f"the file nests deeper than {MAX_NESTING} levels; flatten it",
+                    node,
+                )
+            open_nodes.add(key)
+            values, height = 1, 0
+            for child in _children(node):
+                child_values, child_height = measure(child, depth + 1)
+                values += child_values
+                height = max(height, child_height + 1)
+                if values > MAX_EXPANDED_VALUES:
+                    raise _Refused(
+                        f"anchors and aliases expand the file to more than "
+                        f"{MAX_EXPANDED_VALUES} values, far more than any "
+                        "campaign; write the repeated parts out or nest fewer "
+                        "aliases",
+                        node,
+                    )
+            open_nodes.discard(key)
+            measured[key] = (values, height)
+        values, height = measured[key]
+        if depth + height > MAX_NESTING:
+            raise _Refused(
+                f"the file nests deeper than {MAX_NESTING} levels; flatten it", node
+            )
+        return values, height
+
+    try:
+        measure(root, 0)
+    except _Refused as refused:
+        raise ConfigError(path, [Problem("", str(refused), refused.line)]) from None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _yaml_problem(error: yaml.YAMLError) -> Problem:

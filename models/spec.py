@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class SpecModel(BaseModel):
@@ -48,9 +48,24 @@ class CapacitySpec(SpecModel):
 
 
 class UploadSpec(SpecModel):
-    local: Path
+    """A file for the host: from `local`, or a secret read from `env` at upload.
+
+    Only where a secret comes from is kept, never its value: the spec is
+    saved in the run directory and handed to Pulumi.
+    """
+
+    local: Path | None = None
+    env: str | None = None
     remote: str
     secret: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> UploadSpec:
+        if (self.local is None) == (self.env is None):
+            raise ValueError("an upload comes from exactly one of local or env")
+        if self.env is not None and not self.secret:
+            raise ValueError("an upload from an environment variable is a secret")
+        return self
 
 
 class StaticSpec(SpecModel):

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from fmbench_orch.orchestrator import redaction
 from fmbench_orch.orchestrator.errors import (
     EXIT_CODE_MEANINGS,
     ExitCode,
@@ -63,6 +64,7 @@ def cli(verbose: int) -> None:
     """Benchmark foundation models across cloud instances, then tear it all down."""
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    redaction.install()
 
 
 @cli.command()
@@ -151,10 +153,16 @@ def main() -> None:
 
 
 def _register() -> None:
-    from fmbench_orch.orchestrator.commands import gitops, results, run, stack
+    from fmbench_orch.orchestrator.commands import gitops, reap, results, run, stack
     from fmbench_orch.orchestrator.commands.migrate import migrate
 
-    groups = (run.COMMANDS, results.COMMANDS, stack.COMMANDS, gitops.COMMANDS)
+    groups = (
+        run.COMMANDS,
+        results.COMMANDS,
+        stack.COMMANDS,
+        gitops.COMMANDS,
+        reap.COMMANDS,
+    )
     for command in (*(c for group in groups for c in group), migrate):
         cli.add_command(command)
 

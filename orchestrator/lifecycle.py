@@ -32,6 +32,7 @@ from fmbench_orch.orchestrator.events import EventLog
 from fmbench_orch.orchestrator.interrupts import InterruptGuard, TeardownAbandoned
 from fmbench_orch.orchestrator.keys import create_run_key
 from fmbench_orch.orchestrator.provisioners.base import Provisioner
+from fmbench_orch.orchestrator.registry import forget_live, record_live
 from fmbench_orch.orchestrator.rundir import ExternalStack, RunDirectory, new_run_id
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,8 @@ def execute_run(
     events = EventLog(run_dir.path, listener=listener)
     provisioner = provisioner_for(spec, run_dir)
     outcome = RunOutcome(run_dir, spec, results=[])
+    if getattr(provisioner, "owns_resources", True):
+        record_live(run_dir, spec)
     try:
         if not guard.interrupted:
             hosts = _provision(provisioner, spec, run_dir, events)
@@ -329,6 +332,7 @@ def destroy_with_retry(
             time.sleep(backoff)
             backoff *= 2
         else:
+            forget_live(spec)
             events.emit("teardown", "success", duration=time.monotonic() - started)
             return None
     return None

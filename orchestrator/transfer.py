@@ -25,6 +25,7 @@ from fmbench_orch.models.spec import UploadSpec
 from fmbench_orch.orchestrator.jobs import bash
 from fmbench_orch.orchestrator.layout import remote_path
 from fmbench_orch.orchestrator.remote import READ_CHUNK, RemoteHost
+from fmbench_orch.orchestrator.secret_upload import upload_secret, writes_itself
 from fmbench_orch.orchestrator.ssh_errors import ConnectionLost, RemoteError
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ def upload(
     parents = {str(PurePosixPath(t).parent) for t in targets}
     _checked(remote, bash(f"mkdir -p -- {_words(sorted(parents))}"), phase)
     for item, target in zip(uploads, targets, strict=True):
+        if writes_itself(item):
+            upload_secret(remote, item, target, phase)
+            continue
         shown = f"{target} (secret)" if item.secret else target
         if not item.local.exists():
             raise RemoteError(

@@ -152,6 +152,10 @@ def status(runs_dir: Path, run_dirs: tuple[Path, ...]) -> None:
     from fmbench_orch.orchestrator.lifecycle import provisioner_for
     from fmbench_orch.orchestrator.rundir import RunDirectory
 
+    if not run_dirs:
+        from fmbench_orch.orchestrator.registry import live_runs, render_live_runs
+
+        click.echo(render_live_runs(live_runs()))
     directories = [RunDirectory.open(path) for path in run_dirs] or [
         RunDirectory(path.parent) for path in sorted(runs_dir.glob("*/*/stack.json"))
     ]
@@ -200,6 +204,9 @@ def up(file: Path, runs_dir: Path) -> None:
     from fmbench_orch.orchestrator.lifecycle import create_run, provisioner_for
 
     run_dir, spec = create_run(file, runs_dir)
+    from fmbench_orch.orchestrator.registry import record_live
+
+    record_live(run_dir, spec)
     hosts = provisioner_for(spec, run_dir).up(spec, run_dir.path)
     EventLog(run_dir.path).emit("provision", "success", detail=f"{len(hosts)} host(s)")
     for host in hosts:

@@ -5,6 +5,7 @@ make. The table below is what the user must read for it: the field path as
 they wrote it, words of the message that say what to do, and the line.
 """
 
+import time
 from pathlib import Path
 
 import pytest
@@ -350,6 +351,62 @@ EXPECTED: dict[str, tuple[str, str, int | None]] = {
         2,
     ),
     "non-utf8.yml": ("", "not UTF-8 text (byte 31); save the file as UTF-8", None),
+    "yaml-alias-bomb.yml": (
+        "",
+        "anchors and aliases expand the file to more than 1000000 values",
+        8,
+    ),
+    "yaml-alias-recursive.yml": (
+        "",
+        "an alias refers to a node that contains it; a campaign cannot be infinite",
+        2,
+    ),
+    "yaml-nesting-too-deep.yml": ("", "the file nests deeper than 64 levels", 5),
+    # where files land on the host
+    "upload-remote-climbs.yml": (
+        "hosts[0].upload_files[0].remote",
+        "climbs out with '..'; write the path it should reach",
+        5,
+    ),
+    # secrets
+    "secrets-inline-token.yml": (
+        "secrets.hf_token",
+        "write where the secret is read from (env: NAME or file: PATH), never the "
+        "secret itself",
+        3,
+    ),
+    "secrets-env-and-file.yml": (
+        "secrets.hf_token",
+        "give exactly one of env: NAME or file: PATH",
+        3,
+    ),
+    "secrets-env-unset.yml": (
+        "secrets.hf_token.env",
+        "environment variable HF_TOKEN is not set or empty; export it before the run",
+        3,
+    ),
+    "secrets-file-missing.yml": (
+        "secrets.hf_token.file",
+        "secrets/hf_token.txt' does not exist; paths are relative to the campaign",
+        4,
+    ),
+    "secrets-unknown-key.yml": (
+        "secrets.hf_tokn",
+        "unknown field 'hf_tokn'; did you mean 'hf_token'?",
+        3,
+    ),
+    # sizes AWS would refuse halfway through creating the stack
+    "tags-too-many.yml": ("tags", "45 tags; AWS allows 50 per resource", 2),
+    "tag-value-too-long.yml": (
+        "tags.team",
+        "AWS limits a tag's key to 128 characters and its value to 256",
+        3,
+    ),
+    "host-name-too-long.yml": (
+        "hosts[0].name",
+        "must be at most 63 characters",
+        4,
+    ),
 }
 
 
@@ -406,6 +463,24 @@ def test_a_file_over_one_mebibyte_is_refused_before_it_is_parsed(
     assert [(p.path, p.line) for p in problems] == [("", None)]
     assert "campaign files are limited to 1048576" in problems[0].message
     assert "split it into several campaigns" in problems[0].message
+
+
+def test_an_alias_bomb_is_refused_in_a_blink_without_being_expanded() -> None:
+    started = time.monotonic()
+
+    problems = problems_of(MALFORMED / "yaml-alias-bomb.yml")
+
+    assert time.monotonic() - started < 1.0
+    assert "anchors and aliases" in problems[0].message
+
+
+def test_a_token_pasted_into_secrets_is_not_echoed_back() -> None:
+    source = MALFORMED / "secrets-inline-token.yml"
+
+    with pytest.raises(ConfigError) as caught:
+        load_campaign(source, environ={})
+
+    assert "hf_NotARealTokenButStillPastedHere" not in str(caught.value)
 
 
 def test_a_file_that_cannot_be_read_says_so(tmp_path: Path) -> None:

@@ -31,6 +31,8 @@ def test_nested_models_get_their_own_sections() -> None:
     assert headings == [
         "## Top level",
         "## `budget`",
+        "## `secrets`",
+        "## `secrets.hf_token`",
         "## `defaults`",
         "## `hosts[]`",
         "## `hosts[].storage`",
