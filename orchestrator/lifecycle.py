@@ -271,37 +271,22 @@ def execute_run(
 def _provision(
     provisioner: Provisioner, spec: StackSpec, run_dir: RunDirectory, events: EventLog
 ) -> list[Any]:
+    """`up`, with any failure raised as ProvisionFailed (its own kind kept)."""
     started = time.monotonic()
     try:
         hosts = provisioner.up(spec, run_dir.path)
-    except OrchestratorError as error:
-        events.emit(
-            "provision",
-            "failure",
-            duration=time.monotonic() - started,
-            detail=str(error),
-        )
+    except Exception as error:
+        duration = time.monotonic() - started
+        events.emit("provision", "failed", duration=duration, detail=str(error))
         if isinstance(error, ProvisionFailed):
             raise
-        raise ProvisionFailed(str(error), phase="provision", cause=error) from error
-    except Exception as error:
-        events.emit(
-            "provision",
-            "failure",
-            duration=time.monotonic() - started,
-            detail=repr(error),
-        )
         raise ProvisionFailed(
-            f"provisioning failed: {error}; nothing is left running (teardown ran)",
+            f"provisioning {spec.stack_name} failed: {error}",
             phase="provision",
             cause=error,
         ) from error
-    events.emit(
-        "provision",
-        "success",
-        duration=time.monotonic() - started,
-        detail=f"{len(hosts)} host(s)",
-    )
+    duration = time.monotonic() - started
+    events.emit("provision", "ok", duration=duration, detail=f"{len(hosts)} host(s)")
     return hosts
 
 
@@ -323,7 +308,7 @@ def destroy_with_retry(
                 log.warning("%s", message)
                 events.emit(
                     "teardown",
-                    "failure",
+                    "failed",
                     duration=time.monotonic() - started,
                     detail=str(error),
                 )
@@ -333,7 +318,7 @@ def destroy_with_retry(
             backoff *= 2
         else:
             forget_live(spec)
-            events.emit("teardown", "success", duration=time.monotonic() - started)
+            events.emit("teardown", "ok", duration=time.monotonic() - started)
             return None
     return None
 

@@ -208,7 +208,7 @@ def up(file: Path, runs_dir: Path) -> None:
 
     record_live(run_dir, spec)
     hosts = provisioner_for(spec, run_dir).up(spec, run_dir.path)
-    EventLog(run_dir.path).emit("provision", "success", detail=f"{len(hosts)} host(s)")
+    EventLog(run_dir.path).emit("provision", "ok", detail=f"{len(hosts)} host(s)")
     for host in hosts:
         click.echo(f"{host.name}  {host.user}@{host.address}:{host.port}")
     click.echo(f"run directory: {run_dir.path}")

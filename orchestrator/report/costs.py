@@ -70,7 +70,7 @@ def run_lifetime(events: list[dict[str, Any]]) -> tuple[float | None, str]:
         if phase == "provision" and opened is None:
             seen_provision = True
             opened = time - timedelta(seconds=float(event.get("duration") or 0.0))
-        elif phase == "teardown" and outcome == "success" and opened is not None:
+        elif phase == "teardown" and outcome == "ok" and opened is not None:
             total += (time - opened).total_seconds()
             opened = None
     if not seen_provision:

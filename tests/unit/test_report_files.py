@@ -87,9 +87,9 @@ def make_run(root: Path, run_id: str, outcomes: dict, lifetime_s: float = 1800):
     directory.write_manifest(spec, results, "success", "complete")
     events = [
         {"time": CREATED + timedelta(seconds=30), "phase": "provision",
-         "outcome": "success", "duration": 30.0},
+         "outcome": "ok", "duration": 30.0},
         {"time": CREATED + timedelta(seconds=lifetime_s), "phase": "teardown",
-         "outcome": "success", "duration": 20.0},
+         "outcome": "ok", "duration": 20.0},
     ]  # fmt: skip
     (directory.path / "events.jsonl").write_text(
         "".join(
