@@ -19,13 +19,20 @@ class NoSubnetForInstanceType(InfraError):
         region: str,
         zones: Sequence[str],
         vpc_id: str,
+        zone: str | None = None,
     ) -> None:
         self.host = host
         self.instance_type = instance_type
         self.region = region
         self.zones = tuple(zones)
         self.vpc_id = vpc_id
-        if self.zones:
+        if zone is not None and not self.zones:
+            where = f"{instance_type} is not offered in {zone}, the host's zone"
+            fix = (
+                "pick another availability_zone (or none) for this host, or "
+                "another instance type"
+            )
+        elif self.zones:
             where = (
                 f"{instance_type} is offered in {', '.join(self.zones)} but no "
                 f"subnet of {vpc_id} usable by the campaign lies in those zones"

@@ -43,7 +43,7 @@ class HostNetwork(pulumi.ComponentResource):
         super().__init__("fmbench:index:HostNetwork", name, None, opts)
         self.region = region
         self.spec = spec
-        self._subnet_by_type: dict[str, str] = {}
+        self._subnet_by_type: dict[tuple[str, str | None], str] = {}
 
         self.vpc_id = self._vpc_id()
         ipv4, ipv6 = _split_cidrs(spec.ssh_ingress_cidrs)
@@ -83,24 +83,29 @@ class HostNetwork(pulumi.ComponentResource):
         self.security_group_id = group.id
         self.register_outputs({"security_group_id": group.id, "vpc_id": self.vpc_id})
 
-    def subnet_for(self, host: str, instance_type: str) -> str:
-        """A subnet whose zone offers `instance_type`; the same one for every host
-        of that type, so a preview never moves hosts between zones.
+    def subnet_for(self, host: str, instance_type: str, zone: str | None = None) -> str:
+        """A subnet whose zone offers `instance_type` (in `zone` if given); the
+        same one for every host of that type and zone, so a preview never moves
+        hosts between zones.
 
         Raises NoSubnetForInstanceType naming the zones checked when none fits.
         """
-        # Limitation: the zone is chosen by type offering alone, with no failover
-        # — it matters for a capacity reservation in another zone (name a subnet
-        # in the reservation's zone) and when EC2 is out of capacity in the zone.
-        if instance_type not in self._subnet_by_type:
+        # Limitation: without a zone, the first offering zone is taken. When
+        # EC2 is out of capacity there, the host's `fallbacks` (another zone,
+        # type or region) are what moves it; name `availability_zone` to pin a
+        # capacity reservation's zone.
+        key = (instance_type, zone)
+        if key not in self._subnet_by_type:
             zones = _zones_offering(instance_type, self.region)
+            if zone is not None:
+                zones = [z for z in zones if z == zone]
             subnets = self._subnets_in(zones) if zones else []
             if not subnets:
                 raise NoSubnetForInstanceType(
-                    host, instance_type, self.region, zones, self.vpc_id
+                    host, instance_type, self.region, zones, self.vpc_id, zone
                 )
-            self._subnet_by_type[instance_type] = subnets[0]
-        return self._subnet_by_type[instance_type]
+            self._subnet_by_type[key] = subnets[0]
+        return self._subnet_by_type[key]
 
     def _vpc_id(self) -> str:
         if self.spec.vpc_id:

@@ -54,7 +54,9 @@ def declare_stack(spec: StackSpec, public_key: str) -> None:
             host,
             stack_name=spec.stack_name,
             expires_at=spec.expires_at,
-            subnet_id=network.subnet_for(host.name, host.instance_type),
+            subnet_id=network.subnet_for(
+                host.name, host.instance_type, host.availability_zone
+            ),
             security_group_id=network.security_group_id,
             key_name=key_names[host.region],
             instance_profile=role.profile_name,

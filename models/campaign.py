@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    PrivateAttr,
     ValidationInfo,
     create_model,
     field_validator,
@@ -40,6 +41,8 @@ MAX_CAMPAIGN_NAME = 40
 # 1000) far more often than a plan, and would exhaust every default EC2 quota.
 MAX_HOSTS_PER_CAMPAIGN = 256
 MAX_BENCHMARKS_PER_HOST = 100
+# Each fallback is one more `pulumi up` when EC2 refuses the one before.
+MAX_FALLBACKS_PER_HOST = 8
 # EBS gp3/io2 volumes top out at 16 TiB / 64 TiB; 16 TiB is the gp3 limit.
 MAX_VOLUME_GIB = 16_384
 # EBS limits on provisioned IOPS per GiB of volume, and gp3's free baseline.
@@ -488,6 +491,46 @@ Benchmark = Annotated[
 ]
 
 
+class Fallback(StrictModel):
+    """Where to launch a host instead when EC2 has no capacity or quota for it.
+
+    Unset fields keep the host's own instance type and region; an unset zone
+    lets the tool pick one that offers the type.
+    """
+
+    instance_type: str | None = Field(
+        default=None, description="Another instance type from the catalog."
+    )
+    region: str | None = Field(default=None, description="Another AWS region.")
+    availability_zone: str | None = Field(
+        default=None, description="A zone of the (fallback's) region, e.g. us-east-1b."
+    )
+
+    @field_validator("instance_type")
+    @classmethod
+    def _known_instance_type(cls, name: str | None) -> str | None:
+        return name if name is None else _check_instance_type(name)
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, region: str | None) -> str | None:
+        return region if region is None else _check_region(region)
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Fallback:
+        if (
+            self.instance_type is None
+            and self.region is None
+            and (self.availability_zone is None)
+        ):
+            raise PydanticCustomError(
+                "empty_fallback",
+                "a fallback names at least one of instance_type, region, "
+                "availability_zone",
+            )
+        return self
+
+
 class HostConfig(StrictModel):
     """One host (or `count` alike hosts) and the benchmarks it runs."""
 
@@ -519,6 +562,17 @@ class HostConfig(StrictModel):
     capacity: Capacity | None = Field(
         default=None, description="A capacity reservation to launch into."
     )
+    availability_zone: str | None = Field(
+        default=None,
+        description="Launch in this zone of the host's region; any zone that "
+        "offers the type if unset.",
+    )
+    fallbacks: list[Fallback] = Field(
+        default=[],
+        max_length=MAX_FALLBACKS_PER_HOST,
+        description="Tried in order when EC2 has no capacity or quota for the "
+        "host (provider aws).",
+    )
     spot: bool = Field(default=False, description="Ask for a Spot instance.")
     upload_files: list[UploadFile] = Field(
         default=[], description="Files copied to the host before its benchmarks."
@@ -532,6 +586,10 @@ class HostConfig(StrictModel):
         description="Run in order, each to success, failure or timeout.",
     )
 
+    # True when `ami` is the instance type's default alias, not the user's
+    # choice: a fallback to another kind of type then gets its own default.
+    _ami_defaulted: bool = PrivateAttr(default=False)
+
     def expanded_names(self) -> list[str]:
         """`count: 3` makes three hosts: name-1, name-2, name-3."""
         assert self.name is not None  # set by the validator below
@@ -542,11 +600,7 @@ class HostConfig(StrictModel):
     @field_validator("instance_type")
     @classmethod
     def _known_instance_type(cls, name: str) -> str:
-        try:
-            catalog.get_instance_type(name)
-        except catalog.UnknownInstanceType as error:
-            raise PydanticCustomError("instance_type", str(error)) from None
-        return name
+        return _check_instance_type(name)
 
     @field_validator("region")
     @classmethod
@@ -574,6 +628,7 @@ class HostConfig(StrictModel):
             self.name = self.instance_type.replace(".", "-")
         if self.ami is None:
             self.ami = kind.ami_alias
+            self._ami_defaulted = True
         if self.ami in catalog.AMI_ALIASES:
             try:
                 catalog.resolve_ami_alias(self.ami, kind.architecture)
@@ -793,6 +848,7 @@ class CampaignConfig(StrictModel):
                     "{error}",
                     {"error": str(error), "loc": ("hosts", index, "region")},
                 ) from None
+            _check_placements(host, index, self.provider)
             total += host.count
             for name in host.expanded_names():
                 if name in seen:
@@ -834,6 +890,73 @@ class CampaignConfig(StrictModel):
                 {"total": total, "limit": MAX_HOSTS_PER_CAMPAIGN, "loc": ("hosts",)},
             )
         return self
+
+
+def _check_placements(host: HostConfig, index: int, provider: str) -> None:
+    """The host's zone and each fallback name a place the host can launch."""
+    assert host.region is not None  # the campaign's region was filled in
+    _check_zone(host.availability_zone, host.region, ("hosts", index))
+    if host.fallbacks and provider == "static":
+        raise PydanticCustomError(
+            "fallbacks_static",
+            "hosts[{index}] has fallbacks, but static hosts already exist; remove "
+            "`fallbacks:` or use provider aws",
+            {"index": index, "loc": ("hosts", index, "fallbacks")},
+        )
+    for number, fallback in enumerate(host.fallbacks):
+        loc = ("hosts", index, "fallbacks", number)
+        region = fallback.region or host.region
+        kind = catalog.get_instance_type(fallback.instance_type or host.instance_type)
+        try:
+            kind.price_per_hour(region)
+        except catalog.PriceUnknown as error:
+            raise PydanticCustomError(
+                "price_unknown", "{error}", {"error": str(error), "loc": loc}
+            ) from None
+        _check_zone(fallback.availability_zone, region, loc)
+        primary = catalog.get_instance_type(host.instance_type)
+        fixed_ami = host.ami not in catalog.AMI_ALIASES
+        if fixed_ami and (
+            region != host.region or kind.architecture != primary.architecture
+        ):
+            raise PydanticCustomError(
+                "fallback_ami",
+                "{ami} is an AMI of {region} for {arch}; a fallback to another "
+                "region or architecture needs an alias (ami: gpu, cpu, neuron, "
+                "arm) — or move this fallback into a host of its own",
+                {
+                    "ami": host.ami,
+                    "region": host.region,
+                    "arch": primary.architecture,
+                    "loc": loc,
+                },
+            )
+        if not fixed_ami and not host._ami_defaulted:
+            try:
+                catalog.resolve_ami_alias(str(host.ami), kind.architecture)
+            except catalog.AmiAliasMismatch as error:
+                raise PydanticCustomError(
+                    "ami_alias", "{error}", {"error": str(error), "loc": loc}
+                ) from None
+
+
+def _check_zone(zone: str | None, region: str, loc: tuple[Any, ...]) -> None:
+    if zone is None:
+        return
+    if not re.fullmatch(re.escape(region) + r"[a-z]", zone):
+        raise PydanticCustomError(
+            "availability_zone",
+            "availability zone '{zone}' is not a zone of {region} (such as {region}a)",
+            {"zone": zone, "region": region, "loc": (*loc, "availability_zone")},
+        )
+
+
+def _check_instance_type(name: str) -> str:
+    try:
+        catalog.get_instance_type(name)
+    except catalog.UnknownInstanceType as error:
+        raise PydanticCustomError("instance_type", str(error)) from None
+    return name
 
 
 def _check_region(region: str) -> str:

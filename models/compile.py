@@ -30,6 +30,7 @@ from fmbench_orch.models.spec import (
     HostSpec,
     ImageSpec,
     NetworkSpec,
+    Placement,
     RoleSpec,
     StackSpec,
     StaticSpec,
@@ -164,6 +165,33 @@ def _host_spec(
             _benchmark_spec(benchmark, write_bucket) for benchmark in host.benchmarks
         ),
         static=StaticSpec(**static.model_dump()) if static else None,
+        availability_zone=host.availability_zone,
+        fallbacks=tuple(
+            _placement(
+                host,
+                fallback.instance_type or host.instance_type,
+                fallback.region or region,
+                fallback.availability_zone,
+            )
+            for fallback in host.fallbacks
+        ),
+    )
+
+
+def _placement(
+    host: HostConfig, instance_type: str, region: str, zone: str | None
+) -> Placement:
+    """A fallback's placement; the host's AMI alias unless it was only a default."""
+    kind = catalog.get_instance_type(instance_type)
+    ami = kind.ami_alias if host._ami_defaulted else host.ami
+    return Placement(
+        instance_type=instance_type,
+        region=region,
+        availability_zone=zone,
+        architecture=kind.architecture,
+        accelerator_kind=kind.accelerator_kind,
+        image=_image(ami, kind.architecture),
+        price_per_hour=kind.price_per_hour(region),
     )
 
 

@@ -100,6 +100,22 @@ class BenchmarkSpec(SpecModel):
     metrics: str | None = None
 
 
+class Placement(SpecModel):
+    """Where and as what a host launches: its own choice or one of its fallbacks."""
+
+    instance_type: str
+    region: str
+    availability_zone: str | None
+    architecture: Literal["x86_64", "arm64"]
+    accelerator_kind: Literal["nvidia", "neuron"] | None
+    image: ImageSpec
+    price_per_hour: float
+
+    def describe(self) -> str:
+        where = self.availability_zone or self.region
+        return f"{self.instance_type} in {where}"
+
+
 class HostSpec(SpecModel):
     name: str
     group: str
@@ -119,6 +135,20 @@ class HostSpec(SpecModel):
     uploads: tuple[UploadSpec, ...]
     benchmarks: tuple[BenchmarkSpec, ...]
     static: StaticSpec | None = None
+    availability_zone: str | None = None
+    # Tried in order when EC2 has no capacity or quota for the placement above.
+    fallbacks: tuple[Placement, ...] = ()
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(
+            **{name: getattr(self, name) for name in Placement.model_fields}
+        )
+
+    def placed(self, placement: Placement) -> HostSpec:
+        """This host launched as `placement`, with the fallbacks after it left."""
+        later = self.fallbacks[self.fallbacks.index(placement) + 1 :]
+        return self.model_copy(update={**dict(placement), "fallbacks": later})
 
 
 class BucketSpec(SpecModel):
@@ -153,6 +183,36 @@ class StackSpec(SpecModel):
     @property
     def usd_per_hour(self) -> float:
         return sum(host.price_per_hour for host in self.hosts)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every region the stack may create something in, fallbacks included."""
+        found = [self.region]
+        for host in self.hosts:
+            found += [host.region, *(place.region for place in host.fallbacks)]
+        return tuple(dict.fromkeys(found))
+
+    def with_host(self, host: HostSpec) -> StackSpec:
+        """The spec with the host of the same name replaced by `host`."""
+        hosts = tuple(host if h.name == host.name else h for h in self.hosts)
+        return self.model_copy(update={"hosts": hosts})
+
+    def placed_as(self, instance_types: dict[str, tuple[str, str]]) -> StackSpec:
+        """The spec as launched: host name → (instance type, region) it got.
+
+        A host that got one of its fallbacks takes that placement; the others
+        are unchanged.
+        """
+        spec = self
+        for host in self.hosts:
+            got = instance_types.get(host.name)
+            if got is None or got == (host.instance_type, host.region):
+                continue
+            for placement in host.fallbacks:
+                if (placement.instance_type, placement.region) == got:
+                    spec = spec.with_host(host.placed(placement))
+                    break
+        return spec
 
     def host(self, name: str) -> HostSpec:
         for host in self.hosts:

@@ -26,6 +26,11 @@ def print_plan(summary: dict[str, Any], console: Console | None = None) -> None:
     table.add_section()
     table.add_row("total", "", "", "", "", f"{summary['usd_per_hour']:.4f}")
     console.print(table)
+    for host in summary["hosts"]:
+        if host["fallbacks"]:
+            console.print(
+                f"Fallbacks of {host['name']}, in order: {', '.join(host['fallbacks'])}"
+            )
     if summary["resources"]:
         console.print(f"Creates {len(summary['resources'])} resource(s):")
         for resource in summary["resources"]:

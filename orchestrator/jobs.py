@@ -34,9 +34,11 @@ from fmbench_orch.orchestrator.ssh_errors import ConnectionLost, RemoteError
 
 log = logging.getLogger(__name__)
 
-# How often the remote watcher and `tail` look for the job's end: the runner
-# notices an exit within about twice this (measured ~0.2–0.4 s on loopback).
-FOLLOW_POLL_S = 0.2
+# How often the remote watcher looks for the job's end (a read of one /proc
+# file, no fork), and how often `tail` then looks for the watcher's: the runner
+# notices an exit within about their sum plus a round trip.
+FOLLOW_POLL_S = 0.1
+TAIL_POLL_S = 0.1
 # How long `start` waits for the wrapper to write its pid file (a fork + exec),
 # looking every PID_POLL_S.
 PID_WAIT_S = 10.0
@@ -57,6 +59,16 @@ LOG_NAME = "output.log"
 RUN_SCRIPT = "run.sh"
 WRAPPER_SCRIPT = "job.sh"
 
+# `nap S` (put into the scripts below as {nap}, before `.format` sees its
+# braces): wait S seconds without a fork — `read -t` on a pipe this shell holds
+# both ends of, so nothing ever arrives. A loop of 64 jobs polling with
+# `/bin/sleep` costs ~0.4 of a core in fork+exec alone; where /dev/fd is
+# missing it falls back to sleep.
+_NAP = """\
+if exec {nap_fd}<> <(:); then nap() { read -r -t "$1" -u "$nap_fd" _; }
+else nap() { sleep "$1"; }; fi 2>/dev/null
+"""
+
 # Field 22 of /proc/<pid>/stat is the 20th after the `)` that ends the command.
 _WRAPPER = """\
 # fmbench-orch: runs run.sh in this session and records how it ended.
@@ -72,8 +84,8 @@ _START = """\
 rm -rf -- {dir} && mkdir -p -- {dir}/work && cd {dir} || exit 2
 tar --no-same-owner -xf - || exit 2
 setsid bash ./job.sh </dev/null >output.log 2>&1 &
-i=0
-while [ ! -s pid ] && [ "$i" -lt {tries} ]; do sleep {poll}; i=$((i+1)); done
+{nap}i=0
+while [ ! -s pid ] && [ "$i" -lt {tries} ]; do nap {poll}; i=$((i+1)); done
 cat pid
 """
 
@@ -94,14 +106,14 @@ exit 0
 # Limitation: needs GNU tail (`--pid`, `-s`), as on Ubuntu and Amazon Linux —
 # matters on busybox images, where the follower would fail to start.
 _FOLLOW = """\
-cd {dir} || exit 2
+{nap}cd {dir} || exit 2
 {{ while [ ! -e exit_code ]; do
     read -r s 2>/dev/null < /proc/{pid}/stat || break
     set -- ${{s##*) }}
     [ "$1" != Z ] && [ "${{20}}" = {ticks} ] || break
-    sleep {poll}
+    nap {poll}
   done; }} &
-tail -c +{start} -s {poll} --pid=$! -f output.log
+tail -c +{start} -s {tail_poll} --pid=$! -f output.log
 echo "exit_code=$(cat exit_code 2>/dev/null)" >&2
 """
 
@@ -109,7 +121,9 @@ echo "exit_code=$(cat exit_code 2>/dev/null)" >&2
 # session of its own (a daemon, a docker container) survives — matters for
 # drivers that start such things, which is why `fmbench` stops its containers.
 _KILL_GROUP = """\
-pg={pgid}
+{nap}pg={pgid}
+# No process left in the group: nothing to scan /proc for.
+kill -0 -- -"$pg" 2>/dev/null || {{ echo none; exit 0; }}
 alive() {{
   for f in /proc/[0-9]*/stat; do
     read -r s 2>/dev/null < "$f" || continue
@@ -120,9 +134,9 @@ alive() {{
 }}
 alive || {{ echo none; exit 0; }}
 kill -TERM -- -"$pg" 2>/dev/null
-i=0; while alive && [ "$i" -lt {grace} ]; do sleep {poll}; i=$((i+1)); done
+i=0; while alive && [ "$i" -lt {grace} ]; do nap {poll}; i=$((i+1)); done
 alive && kill -KILL -- -"$pg" 2>/dev/null && echo killed
-i=0; while alive && [ "$i" -lt {verify} ]; do sleep {poll}; i=$((i+1)); done
+i=0; while alive && [ "$i" -lt {verify} ]; do nap {poll}; i=$((i+1)); done
 alive && {{ echo survived; exit 3; }}
 echo gone
 """
@@ -173,7 +187,9 @@ def start(
     one small tar on the same command's stdin; return once the pid is known.
     """
     tries = int(PID_WAIT_S / PID_POLL_S)
-    script = _START.format(dir=shlex.quote(directory), tries=tries, poll=PID_POLL_S)
+    script = _START.format(
+        nap=_NAP, dir=shlex.quote(directory), tries=tries, poll=PID_POLL_S
+    )
     timeout = PID_WAIT_S + COMMAND_MARGIN_S
     payload = _job_archive(run_script, files)
     result = remote.exec(bash(script), phase=phase, timeout=timeout, stdin=payload)
@@ -234,10 +250,12 @@ def follow(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     offset = log_path.stat().st_size if log_path.exists() else 0
     script = _FOLLOW.format(
+        nap=_NAP,
         dir=shlex.quote(handle.directory),
         pid=handle.pid,
         ticks=handle.start_ticks,
         poll=FOLLOW_POLL_S,
+        tail_poll=TAIL_POLL_S,
         start=offset + 1,
     )
     channel = remote.open_command(bash(script), phase="running", combine_stderr=False)
@@ -298,6 +316,7 @@ def terminate(remote: RemoteHost, handle: JobHandle, phase: str) -> str:
     gone) or `survived` (something outlived SIGKILL).
     """
     script = _KILL_GROUP.format(
+        nap=_NAP,
         pgid=handle.pid,
         grace=int(KILL_GRACE_S / KILL_POLL_S),
         verify=int(KILL_VERIFY_S / KILL_POLL_S),

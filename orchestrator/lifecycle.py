@@ -230,6 +230,8 @@ def execute_run(
     try:
         if not guard.interrupted:
             hosts = _provision(provisioner, spec, run_dir, events)
+            spec = _as_launched(spec, hosts, run_dir)
+            outcome.spec = spec
             if not guard.interrupted:
                 outcome.results = run_benchmarks(
                     spec,
@@ -288,6 +290,16 @@ def _provision(
     duration = time.monotonic() - started
     events.emit("provision", "ok", duration=duration, detail=f"{len(hosts)} host(s)")
     return hosts
+
+
+def _as_launched(spec: StackSpec, hosts: list[Any], run_dir: RunDirectory) -> StackSpec:
+    """The spec with each host as it was launched (a fallback's type or region)."""
+    placed = spec.placed_as(
+        {host.name: (host.instance_type, host.region) for host in hosts}
+    )
+    if placed != spec:
+        run_dir.update_spec(placed)
+    return placed
 
 
 def destroy_with_retry(

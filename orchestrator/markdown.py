@@ -76,6 +76,11 @@ def plan_section(summary: dict[str, Any], source: str) -> str:
         ),
         total=("**total**", "", "", "", "", f"**{summary['usd_per_hour']:.4f}**"),
     )
+    lines += [
+        f"- fallbacks of {host['name']}, in order: {', '.join(host['fallbacks'])}"
+        for host in summary["hosts"]
+        if host["fallbacks"]
+    ]
     created = [r for r in summary["resources"] if not r["type"].startswith("fmbench:")]
     if created:
         lines += [

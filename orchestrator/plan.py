@@ -59,6 +59,10 @@ def plan_summary(spec: StackSpec) -> dict[str, Any]:
                 "image": host.image.ami_id or host.image.alias,
                 "benchmarks": [benchmark.name for benchmark in host.benchmarks],
                 "usd_per_hour": host.price_per_hour,
+                "fallbacks": [
+                    f"{place.describe()} ({place.price_per_hour:.4f} USD/h)"
+                    for place in host.fallbacks
+                ],
             }
             for host in spec.hosts
         ],

@@ -203,7 +203,12 @@ def _campaigns(files: Iterable[Path]) -> tuple[tuple[str, ...], set[str]]:
         campaign = load_campaign(path, check_paths=False)
         names.append(campaign.name)
         regions.add(campaign.region)
-        regions.update(host.region for host in campaign.hosts if host.region)
+        for host in campaign.hosts:
+            regions.update(
+                region
+                for region in (host.region, *(f.region for f in host.fallbacks))
+                if region
+            )
     return tuple(names), regions
 
 

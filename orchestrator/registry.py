@@ -109,7 +109,7 @@ def live_run_of(run_dir: RunDirectory | Path, spec: StackSpec) -> LiveRun:
         stack_name=spec.stack_name,
         provider=spec.provider,
         run_dir=path.resolve(),
-        regions=tuple(sorted({spec.region, *(host.region for host in spec.hosts)})),
+        regions=tuple(sorted(spec.regions)),
         created_at=_aware(spec.created_at),
         expires_at=_aware(spec.expires_at),
         usd_per_hour=spec.usd_per_hour if billed else 0.0,

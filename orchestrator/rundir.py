@@ -96,6 +96,12 @@ class RunDirectory:
             return None
         return ExternalStack(record["name"], Path(record["project_dir"]))
 
+    def update_spec(self, spec: StackSpec) -> None:
+        """Record the spec as launched (hosts moved to a fallback placement)."""
+        record = json.loads((self.path / STACK_FILE).read_text())
+        record["spec"] = spec.model_dump(mode="json")
+        _write_json(self.path / STACK_FILE, record)
+
     def load_spec(self) -> StackSpec:
         record = json.loads((self.path / STACK_FILE).read_text())
         return StackSpec.model_validate(record["spec"])

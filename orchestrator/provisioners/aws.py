@@ -19,6 +19,7 @@ from typing import Any
 from fmbench_orch.models.spec import StackSpec
 from fmbench_orch.orchestrator.hosts import Host
 from fmbench_orch.orchestrator.keys import PRIVATE_KEY_NAME, public_key_line
+from fmbench_orch.orchestrator.provisioners.fallbacks import launch_with_fallbacks
 from fmbench_orch.orchestrator.provisioners.pulumi_errors import (
     PendingOperations,
     classify,
@@ -110,10 +111,15 @@ class AwsProvisioner:
     """Provisioner for `provider: aws`; see `provisioners.base` for the contract."""
 
     def up(self, spec: StackSpec, run_dir: Path) -> list[Host]:
-        stack = self._stack(spec, run_dir)
-        result = self._engine(spec, "up", lambda: stack.up(on_output=_log_line))
+        """`pulumi up`; hosts EC2 refuses move to their fallbacks (see there)."""
+
+        def attempt(placed: StackSpec) -> Any:
+            stack = self._stack(placed, run_dir)
+            return self._engine(placed, "up", lambda: stack.up(on_output=_log_line))
+
+        result, placed = launch_with_fallbacks(spec, attempt)
         outputs = {name: value.value for name, value in result.outputs.items()}
-        return hosts_from_outputs(spec, run_dir, outputs)
+        return hosts_from_outputs(placed, run_dir, outputs)
 
     def destroy(self, spec: StackSpec, run_dir: Path) -> None:
         stack = self._stack(spec, run_dir)
@@ -137,7 +143,7 @@ class AwsProvisioner:
         import boto3
 
         states = {host.name: "gone" for host in spec.hosts}
-        for region in sorted({host.region for host in spec.hosts}):
+        for region in spec.regions:
             client = boto3.client("ec2", region_name=region)
             pages = client.get_paginator("describe_instances").paginate(
                 Filters=[{"Name": "tag:fmbench:run", "Values": [spec.run_id]}]

@@ -22,6 +22,9 @@ class EngineError(ProvisionFailed):
     """A failure the Pulumi engine reported; `kind` names the table entry."""
 
     kind = "engine"
+    # The engine's whole error text, for callers that need more than the type
+    # (the capacity fallbacks read which hosts were refused from it).
+    output: str = ""
 
 
 class ConcurrentUpdate(EngineError):
@@ -115,17 +118,21 @@ def classify(stderr: str, *, phase: str, stack: str) -> EngineError:
     for rule in RULES:
         if rule.pattern.search(stderr):
             detail = _first_error_line(stderr, rule.pattern)
-            return rule.error(
+            error = rule.error(
                 f"{stack}: {phase} failed ({rule.error.kind}): {detail}\n"
                 f"Next: {rule.advice}",
                 phase=phase,
             )
-    return EngineError(
-        f"{stack}: {phase} failed: {_first_error_line(stderr, None)}\n"
-        "Next: read the engine output above; nothing created is left running "
-        "unless the message says teardown failed",
-        phase=phase,
-    )
+            break
+    else:
+        error = EngineError(
+            f"{stack}: {phase} failed: {_first_error_line(stderr, None)}\n"
+            "Next: read the engine output above; nothing created is left running "
+            "unless the message says teardown failed",
+            phase=phase,
+        )
+    error.output = stderr
+    return error
 
 
 def missing_cli(phase: str) -> PulumiMissing:

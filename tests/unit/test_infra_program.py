@@ -216,6 +216,8 @@ def test_aliased_images_resolve_in_each_hosts_own_region(tmp_path):
 def test_an_explicit_ami_is_used_without_any_lookup(tmp_path):
     def pinned(document: dict) -> None:
         document["defaults"].update(ami="ami-0123456789abcdef0", ssh_user="ec2-user")
+        for host in document["hosts"]:  # an AMI id is regional: no region fallback
+            host.pop("fallbacks", None)
 
     mocks = OfflineMocks()
     preview = preview_stack(example_spec(tmp_path, pinned), PUBLIC_KEY, mocks)

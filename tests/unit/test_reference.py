@@ -38,6 +38,7 @@ def test_nested_models_get_their_own_sections() -> None:
         "## `hosts[].storage`",
         "## `hosts[].network`",
         "## `hosts[].capacity`",
+        "## `hosts[].fallbacks[]`",
         "## `hosts[].upload_files[]`",
         "## `hosts[].static`",
         "## `hosts[].benchmarks[]` with `driver: fmbench`",

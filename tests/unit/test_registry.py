@@ -50,7 +50,8 @@ def test_a_recorded_run_is_listed_with_where_it_lives_and_what_it_costs(
     assert run.stack_name == spec.stack_name == "llama3-8b-g6e-2603011200ab"
     assert run.provider == "aws"
     assert run.run_dir == (tmp_path / "runs" / "x").resolve()
-    assert run.regions == ("us-east-1",)
+    # A host's fallback region is where the run may also have created things.
+    assert run.regions == ("us-east-1", "us-west-2")
     assert run.created_at == CREATED
     assert run.expires_at == spec.expires_at
     assert run.usd_per_hour == pytest.approx(spec.usd_per_hour)

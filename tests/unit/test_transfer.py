@@ -61,3 +61,32 @@ def test_names_that_climb_out_or_are_absolute_are_refused(tmp_path):
     assert not (tmp_path / "escaped.txt").exists()
     assert not list(tmp_path.parent.glob("escaped.txt"))
     assert not (dest / "link").exists()
+
+
+def test_a_name_that_climbs_after_normalising_is_refused_and_a_clash_is_no_crash(
+    tmp_path,
+):
+    dest = tmp_path / "artifacts/h/b"
+    dest.mkdir(parents=True)
+    report = Harvest()
+    _extract(
+        stream(
+            ("work/../../../up.txt", b"x", "file"),
+            ("work/../fine.txt", b"ok", "file"),
+            ("file", b"1", "file"),
+            ("file/inside", b"2", "file"),
+        ),
+        "",
+        dest,
+        tmp_path,
+        report,
+    )
+    assert sorted(a.path for a in report.artifacts) == [
+        "artifacts/h/b/file",
+        "artifacts/h/b/fine.txt",
+    ]
+    assert [r.split(" ")[0] for r in report.refused] == [
+        "work/../../../up.txt",
+        "file/inside",
+    ]
+    assert not (tmp_path / "artifacts/up.txt").exists()
