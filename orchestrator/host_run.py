@@ -104,8 +104,10 @@ class HostRun:
         stop: threading.Event,
         limits: RunnerLimits,
         record: Callable[[BenchmarkResult], None],
+        explain: Callable[[Host], str | None] | None = None,
     ) -> None:
         self.run_id = run_id
+        self.explain = explain
         self.spec = spec
         self.host = host
         self.layout = layout
@@ -141,6 +143,8 @@ class HostRun:
                 self.finish(result)
         except StopRequested:
             log.info("%s: stopped before its benchmarks finished", self.name)
+        except (ConnectFailed, ConnectionLost) as exc:
+            self.fail_unfinished(pending, self._why_unreachable(exc))
         except RemoteError as exc:
             self.fail_unfinished(pending, str(exc))
         except Exception as exc:
@@ -148,6 +152,17 @@ class HostRun:
             self.fail_unfinished(pending, f"internal error in the runner: {exc!r}")
         finally:
             self.remote.close()
+
+    def _why_unreachable(self, error: RemoteError) -> str:
+        """The SSH error, led by what the provider knows (a reclaimed Spot host)."""
+        if self.explain is None:
+            return str(error)
+        try:
+            known = self.explain(self.host)
+        except Exception as exc:  # the provider's API is a hint, never a blocker
+            log.debug("%s: could not ask why it is unreachable: %s", self.name, exc)
+            known = None
+        return f"{known}; {error}" if known else str(error)
 
     def finish(self, result: BenchmarkResult, *, keep: bool = True) -> None:
         """Record a benchmark's result (kept in the run directory unless told not)."""

@@ -240,6 +240,7 @@ def execute_run(
                     events,
                     progress=progress,
                     stop=guard.stop,
+                    explain=getattr(provisioner, "why_lost", None),
                 )
     except ProvisionFailed as error:
         outcome.provision_error = str(error)

@@ -22,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +95,7 @@ def run_benchmarks(
     *,
     limits: RunnerLimits | None = None,
     retry_failed: bool = False,
+    explain: Callable[[Host], str | None] | None = None,
 ) -> list[BenchmarkResult]:
     """Run every benchmark of `spec` on `hosts`; return the results, spec order.
 
@@ -102,7 +104,8 @@ def run_benchmarks(
     benchmarks, kills running ones' process groups and returns what is known
     (killed benchmarks come back as failures and are not recorded, so a
     resume reruns them). Recorded results are reused; with `retry_failed`
-    only successful ones are.
+    only successful ones are. `explain` (the provisioner's `why_lost`) says
+    why a host that stopped answering is gone, for the results' reason.
     """
     layout = RunLayout(run_dir)
     stop = stop or threading.Event()
@@ -138,6 +141,7 @@ def run_benchmarks(
             stop=stop,
             limits=limits,
             record=lambda result: _record(layout, result),
+            explain=explain,
         )
         budget = (
             limits.connect_deadline_s

@@ -157,6 +157,10 @@ class AwsProvisioner:
                             states[name] = instance["State"]["Name"]
         return states
 
+    def why_lost(self, host: Host) -> str | None:
+        """What EC2 says of a host that stopped answering (see `lost_reason`)."""
+        return _why_lost(host)
+
     def _stack(self, spec: StackSpec, run_dir: Path) -> Any:
         from pulumi import automation as auto
 
@@ -233,6 +237,47 @@ class ExistingStackProvisioner:
 
     def status(self, spec: StackSpec, run_dir: Path) -> dict[str, str]:
         return AwsProvisioner().status(spec, run_dir)
+
+    def why_lost(self, host: Host) -> str | None:
+        return _why_lost(host)
+
+
+def _why_lost(host: Host) -> str | None:
+    import boto3
+
+    if not host.instance_id:
+        return None
+    client = boto3.client("ec2", region_name=host.region)
+    reply = client.describe_instances(InstanceIds=[host.instance_id])
+    return lost_reason(reply)
+
+
+# EC2's state reasons for an instance it took away (StateReason.Code).
+SPOT_REASONS = ("Server.SpotInstanceTermination", "Server.SpotInstanceShutdown")
+
+
+def lost_reason(reply: dict[str, Any]) -> str | None:
+    """Why an instance is gone, from a `describe_instances` reply; None if running.
+
+    A reclaimed Spot instance says so and what to do; any other stopped or
+    terminated instance gives EC2's state and reason code.
+    """
+    for reservation in reply.get("Reservations", []):
+        for instance in reservation.get("Instances", []):
+            state = instance.get("State", {}).get("Name", "unknown")
+            if state in ("pending", "running"):
+                return None
+            reason = instance.get("StateReason", {})
+            code = reason.get("Code", "")
+            if code in SPOT_REASONS:
+                return (
+                    f"spot interruption: EC2 reclaimed Spot instance "
+                    f"{instance['InstanceId']} ({code}); rerun the campaign, add "
+                    "fallbacks, or set spot: false for an On-Demand host"
+                )
+            detail = f" ({code}: {reason.get('Message', '')})" if code else ""
+            return f"instance {instance['InstanceId']} is {state}{detail}"
+    return None
 
 
 def hosts_from_outputs(

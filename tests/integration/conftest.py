@@ -7,11 +7,13 @@ directory in the login directory is removed after its test.
 from __future__ import annotations
 
 import shutil
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from moto.server import ThreadedMotoServer
 from sshd_server import (
     SSHD,
     SshServer,
@@ -104,3 +106,31 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     )
     for spec, run_dir in made:
         provisioner.destroy(spec, run_dir)
+
+
+@pytest.fixture
+def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh account on moto's server on 127.0.0.1, reached via AWS_ENDPOINT_URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    assert host == "127.0.0.1"
+    url = f"http://127.0.0.1:{port}"
+    for name, value in {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "FMBENCH_ORCH_HOME": str(tmp_path / "home"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        yield url
+    finally:
+        # moto keeps its accounts in this process across servers: start clean.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+        )
+        server.stop()

@@ -6,15 +6,19 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
+import boto3
 import pytest
 
 from fmbench_orch.models.compile import StackValues, compile_campaign
 from fmbench_orch.models.loader import load_campaign
+from fmbench_orch.orchestrator.hosts import Host
 from fmbench_orch.orchestrator.keys import create_run_key
 from fmbench_orch.orchestrator.provisioners import aws
 from fmbench_orch.orchestrator.provisioners.pulumi_errors import PulumiMissing
 
 REPO = Path(__file__).resolve().parents[2]
+# An image moto knows in every region.
+MOTO_IMAGE = "ami-12c6146b"
 
 
 @pytest.fixture
@@ -91,3 +95,56 @@ def test_the_operator_cidr_can_be_given_instead_of_looked_up(
     monkeypatch.setenv("FMBENCH_OPERATOR_CIDR", "198.51.100.23")
 
     assert aws.detect_operator_cidr() == "198.51.100.23/32"
+
+
+@pytest.mark.usefixtures("aws")  # moto's server; `aws` here is the provisioner
+def test_a_terminated_instance_says_so_when_its_host_stops_answering():
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    [running, gone] = ec2.run_instances(
+        ImageId=MOTO_IMAGE, InstanceType="g5.xlarge", MinCount=2, MaxCount=2
+    )["Instances"]
+    ec2.terminate_instances(InstanceIds=[gone["InstanceId"]])
+
+    def host(instance_id: str) -> Host:
+        return Host(
+            name="h",
+            address="127.0.0.1",
+            port=22,
+            user="ubuntu",
+            key_file=Path("unused"),
+            host_key=None,
+            instance_type="g5.xlarge",
+            region="us-east-1",
+            instance_id=instance_id,
+        )
+
+    provisioner = aws.AwsProvisioner()
+    assert provisioner.why_lost(host(running["InstanceId"])) is None
+    reason = provisioner.why_lost(host(gone["InstanceId"]))
+    assert reason.startswith(f"instance {gone['InstanceId']} is terminated")
+    assert "UserInitiatedShutdown" in reason
+
+
+def test_a_reclaimed_spot_instance_is_named_as_a_spot_interruption():
+    # moto cannot reclaim Spot capacity; this is describe_instances' reply then.
+    reply = {
+        "Reservations": [
+            {
+                "Instances": [
+                    {
+                        "InstanceId": "i-0abc",
+                        "InstanceLifecycle": "spot",
+                        "State": {"Name": "terminated"},
+                        "StateReason": {
+                            "Code": "Server.SpotInstanceTermination",
+                            "Message": "Server.SpotInstanceTermination: Spot "
+                            "instance termination",
+                        },
+                    }
+                ]
+            }
+        ]
+    }
+    reason = aws.lost_reason(reply)
+    assert reason.startswith("spot interruption: EC2 reclaimed Spot instance i-0abc")
+    assert "spot: false" in reason

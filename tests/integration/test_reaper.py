@@ -9,8 +9,6 @@ nothing here dials.
 
 from __future__ import annotations
 
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +16,6 @@ from pathlib import Path
 import boto3
 import pytest
 from click.testing import CliRunner, Result
-from moto.server import ThreadedMotoServer
 
 from fmbench_orch.models import catalog
 from fmbench_orch.models.compile import (
@@ -40,33 +37,6 @@ EXPIRED = "2020-01-01T00:00:00+00:00"
 SAGEMAKER_ROLE = "arn:aws:iam::123456789012:role/fmbench-tests"
 # An image moto knows in every region; listing them all takes seconds.
 IMAGE = "ami-12c6146b"
-
-
-@pytest.fixture
-def aws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    assert host == "127.0.0.1"
-    url = f"http://127.0.0.1:{port}"
-    for name, value in {
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": EAST,
-        "FMBENCH_ORCH_HOME": str(tmp_path / "home"),
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    try:
-        yield url
-    finally:
-        # moto keeps its accounts in this process across servers: start clean.
-        urllib.request.urlopen(
-            urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-        )
-        server.stop()
 
 
 def tags(ttl: str | None, run: str = "2001011200ab") -> list[dict[str, str]]:

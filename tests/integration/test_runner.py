@@ -241,6 +241,26 @@ def test_a_host_that_never_answers_fails_alone(
     assert events_of(tmp_path, "connect", "failed")[0]["host"] == "dead"
 
 
+def test_a_host_gone_from_under_the_run_says_why_in_its_result(
+    sshd, make_spec, command_bench, tmp_path
+):
+    spec = make_spec({"spot": [command_bench("a", "true")]})
+    asked = []
+
+    def why_lost(host) -> str:
+        asked.append(host.name)
+        return "spot interruption: EC2 reclaimed Spot instance i-0abc"
+
+    [result] = run(
+        spec, [sshd.host("spot", port=free_port())], tmp_path, explain=why_lost
+    )
+
+    assert asked == ["spot"]
+    assert result.status == "failure"
+    assert result.reason.startswith("spot interruption: EC2 reclaimed Spot instance")
+    assert "connect failed" in result.reason
+
+
 def test_a_host_with_the_wrong_key_is_refused_at_once(
     sshd, make_spec, command_bench, tmp_path
 ):
