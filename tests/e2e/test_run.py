@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,6 +10,12 @@ import time
 from pathlib import Path
 
 import pytest
+from run_leftovers import (
+    last_json_line,
+    listening_ports_of,
+    processes_under,
+    write_campaign,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "fmbench_orch.orchestrator"]
@@ -20,47 +25,6 @@ def run_cli(*args: str, cwd: Path, timeout: float = 180) -> subprocess.Completed
     return subprocess.run(
         [*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
-
-
-def last_json_line(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
-
-
-def listening_ports_of(run_dir: Path) -> list[int]:
-    record = run_dir / "local-hosts" / "hosts.json"
-    if not record.exists():
-        return []
-    ports = [host["port"] for host in json.loads(record.read_text())["hosts"]]
-    open_ports = []
-    for port in ports:
-        import socket
-
-        with socket.socket() as probe:
-            probe.settimeout(0.2)
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                open_ports.append(port)
-    return open_ports
-
-
-def processes_under(path: Path) -> list[int]:
-    """Pids whose working directory lies under `path` (benchmarks, daemons)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if cwd.startswith(str(path)):
-            found.append(int(entry.name))
-    return found
-
-
-def write_campaign(directory: Path, body: str) -> Path:
-    path = directory / "campaign.yml"
-    path.write_text(body)
-    return path
 
 
 MIXED = """
