@@ -520,3 +520,30 @@ def test_a_local_campaign_has_no_stack_to_declare(tmp_path):
 
     with pytest.raises(ValueError, match="only aws campaigns have a Pulumi stack"):
         preview_stack(example_spec(tmp_path, local), PUBLIC_KEY)
+
+
+def test_a_campaigns_secrets_reach_no_resource_user_data_or_output(
+    tmp_path, monkeypatch
+):
+    canary = "hf_canary_d41d8cd98f00b204e9800998ecf8427e"
+    monkeypatch.setenv("FMBENCH_TEST_CANARY", canary)
+    (tmp_path / "token.txt").write_text(canary)
+
+    def with_secrets(document: dict) -> None:
+        document["secrets"] = {"hf_token": {"env": "FMBENCH_TEST_CANARY"}}
+        document["hosts"][0]["upload_files"] = [
+            {"local": str(tmp_path / "token.txt"), "remote": "t.txt", "secret": True}
+        ]
+
+    spec = example_spec(tmp_path, with_secrets)
+    preview = preview_stack(spec, PUBLIC_KEY)
+
+    # The spec names where each secret is read from, at upload time only.
+    assert "FMBENCH_TEST_CANARY" in spec.model_dump_json()
+    assert canary not in spec.model_dump_json()
+    assert canary not in json.dumps(preview.resources, default=str)
+    assert canary not in json.dumps(preview.outputs, default=str)
+    user_data = [
+        r["inputs"]["userData"] for r in resources_of(preview.resources, INSTANCE)
+    ]
+    assert user_data and all(canary not in script for script in user_data)
