@@ -20,6 +20,7 @@ from fmbench_orch.orchestrator import jobs, transfer
 from fmbench_orch.orchestrator.drivers import DriverError, Verdict, driver_for
 from fmbench_orch.orchestrator.host_run import HostRun, now
 from fmbench_orch.orchestrator.jobs import FollowEnd, JobHandle
+from fmbench_orch.orchestrator.remote import CommandResult
 from fmbench_orch.orchestrator.ssh_errors import (
     ConnectFailed,
     ConnectionLost,
@@ -30,9 +31,6 @@ from fmbench_orch.orchestrator.telemetry import HARVEST_PATTERN, with_telemetry
 
 log = logging.getLogger(__name__)
 
-# Stopping the containers and processes a benchmark left (`docker stop` waits
-# 10 s per container, all stopped together).
-CLEANUP_TIMEOUT_S = 120.0
 # The driver's post-run check is a `find` or two.
 CHECK_TIMEOUT_S = 60.0
 # Reading the rest of a killed job's log: it is already on the host's disk.
@@ -74,7 +72,7 @@ class BenchmarkRun:
         # only for durations of runs resumed after a long outage.
         finished_at = now()
         self._kill(handle, end.reason)
-        self._cleanup()
+        self._cleanup(timed_out=end.reason == "deadline")
         if end.reason == "stopped":
             self._stopped(started_at, finished_at)
         outcome = "timeout" if end.reason == "deadline" else "ended"
@@ -199,14 +197,29 @@ class BenchmarkRun:
             ),
         )
 
-    def _cleanup(self) -> None:
-        script = self.driver.cleanup_script(self.benchmark)
+    def _cleanup(self, timed_out: bool) -> None:
+        script = self.driver.cleanup_script(self.benchmark, timed_out)
         if not script:
             return
+        began = time.monotonic()
         try:
-            self._exec_in_directory(script, "cleanup", CLEANUP_TIMEOUT_S)
+            result = self._in_directory(
+                script, "cleanup", self.driver.cleanup_timeout_s
+            )
         except RemoteError as exc:
             log.warning("%s: %s: cleanup failed: %s", self.host.name, self.name, exc)
+            self._emit("cleanup", "failed", detail=exc.cause)
+            return
+        if result.ok and not timed_out:
+            return  # the usual sweep after a benchmark: not worth an event
+        lines = result.output.strip().splitlines() or [f"exit {result.exit_status}"]
+        duration = time.monotonic() - began
+        outcome = "ok" if result.ok else "failed"
+        self._emit("cleanup", outcome, duration=duration, detail=lines[-1])
+        if not result.ok:
+            log.warning(
+                "%s: %s: cleanup failed: %s", self.host.name, self.name, lines[-1]
+            )
 
     def _check(self) -> str:
         script = self.driver.check_script(self.benchmark)
@@ -215,11 +228,13 @@ class BenchmarkRun:
         return self._exec_in_directory(script, "check", CHECK_TIMEOUT_S)
 
     def _exec_in_directory(self, script: str, phase: str, timeout: float) -> str:
+        return self._in_directory(script, phase, timeout).output
+
+    def _in_directory(self, script: str, phase: str, timeout: float) -> CommandResult:
         command = jobs.bash(f"cd {shlex.quote(self.directory)} || exit 2\n{script}")
-        result = self.host.call(
+        return self.host.call(
             phase, lambda: self.host.remote.exec(command, phase=phase, timeout=timeout)
         )
-        return result.output
 
     def _harvest(
         self, patterns: list[str]

@@ -30,10 +30,8 @@ import paramiko
 
 from fmbench_orch.models.results import BenchmarkResult
 from fmbench_orch.models.spec import BenchmarkSpec, HostSpec, StackSpec
-from fmbench_orch.orchestrator.benchmark_run import (
-    CHECK_TIMEOUT_S,
-    CLEANUP_TIMEOUT_S,
-)
+from fmbench_orch.orchestrator.benchmark_run import CHECK_TIMEOUT_S
+from fmbench_orch.orchestrator.drivers import driver_for
 from fmbench_orch.orchestrator.events import EventLog
 from fmbench_orch.orchestrator.host_run import (
     CLOUD_INIT_WAIT_S,
@@ -60,13 +58,12 @@ log = logging.getLogger(__name__)
 
 # A host's bootstrap may take this long at most (FMBench's install dominates).
 BOOTSTRAP_BUDGET_S = CLOUD_INIT_WAIT_S + 3600.0
-# Per benchmark, beyond its own timeout: a reconnect, a kill, cleanup, the
-# post-run check and two harvests of large results.
+# Per benchmark, beyond its own timeout and its driver's cleanup: a reconnect,
+# a kill, the post-run check and two harvests of large results.
 BENCHMARK_OVERHEAD_S = (
     RECONNECT_DEADLINE_S
     + KILL_GRACE_S
     + KILL_VERIFY_S
-    + CLEANUP_TIMEOUT_S
     + CHECK_TIMEOUT_S
     + TRANSFER_DEADLINE_S
 )
@@ -146,7 +143,12 @@ def run_benchmarks(
         budget = (
             limits.connect_deadline_s
             + BOOTSTRAP_BUDGET_S
-            + sum(b.timeout_seconds + BENCHMARK_OVERHEAD_S for b in pending)
+            + sum(
+                b.timeout_seconds
+                + BENCHMARK_OVERHEAD_S
+                + driver_for(b.driver).cleanup_timeout_s
+                for b in pending
+            )
         )
         thread = threading.Thread(
             target=run.run, args=(pending,), name=f"runner-{run.name}", daemon=True

@@ -58,9 +58,13 @@ class Driver(Protocol):
         runs in the benchmark directory, its output goes to `judge`."""
         ...
 
-    def cleanup_script(self, benchmark: BenchmarkSpec) -> str | None:
-        """Stops what the benchmark left behind (after it ended or was killed);
-        runs in the benchmark directory."""
+    # The longest `cleanup_script` may take.
+    cleanup_timeout_s: float
+
+    def cleanup_script(self, benchmark: BenchmarkSpec, timed_out: bool) -> str | None:
+        """Undoes what the benchmark left behind; runs in the benchmark directory
+        after it ended or was killed (`timed_out`: killed at its timeout). A
+        non-zero exit is reported with the script's last line of output."""
         ...
 
     def judge(

@@ -78,7 +78,9 @@ class CommandDriver:
     def check_script(self, benchmark: BenchmarkSpec) -> str | None:
         return None
 
-    def cleanup_script(self, benchmark: BenchmarkSpec) -> str | None:
+    cleanup_timeout_s = 0.0
+
+    def cleanup_script(self, benchmark: BenchmarkSpec, timed_out: bool) -> str | None:
         return None
 
     def judge(

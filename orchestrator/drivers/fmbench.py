@@ -10,7 +10,9 @@ python3.12). A benchmark runs
 in its working directory. FMBench writes no completion marker, so success is
 exit status 0 AND a `results-*/report.md` newer than the benchmark's start;
 results directories from an earlier attempt are renamed away first. Docker
-containers the benchmark started are stopped after it ends or is killed.
+containers the benchmark started are stopped after it ends or is killed, and
+a benchmark killed at its timeout first gets FMBench's own cleanup step,
+which deletes the endpoints its deploy step created outside our stack.
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ PYTHON_VERSION = "3.12"
 TMP_DIR = "/tmp"
 # `--local-mode yes` requires a bucket name; FMBench accepts this one.
 PLACEHOLDER_BUCKET = "placeholder"
+# FMBench's cleanup step alone: papermill's start-up plus the SageMaker
+# delete calls, which return at once; longer means FMBench itself is stuck.
+CLEANUP_STEP_TIMEOUT_S = 600
+# Then `docker stop` of what the benchmark started (10 s per container, all
+# at once), with room for a slow host.
+STOP_CONTAINERS_TIMEOUT_S = 120
+# The config FMBench's cleanup step runs with, and its log (harvested).
+CLEANUP_CONFIG = "cleanup-config.yml"
+CLEANUP_LOG = "fmbench-cleanup.log"
+# The step FMBench's configs name for deleting what their deploy step made.
+CLEANUP_STEP = "6_cleanup.ipynb"
 
 _INSTALL_FUNCTION = """\
 install_fmbench() {
@@ -78,6 +91,35 @@ _RECORD_CONTAINERS = """\
 if command -v docker >/dev/null 2>&1; then
   { docker ps -q 2>/dev/null || sudo -n docker ps -q 2>/dev/null; } > ../docker_before
 fi"""
+
+# Run by the FMBench venv's python on the host: the benchmark's config (path,
+# https:// or s3://) with every step off but the cleanup step. FMBench fills
+# `{region}` and friends into the raw text before parsing it as YAML, so the
+# steps are switched line by line rather than through a YAML round trip.
+_ONLY_CLEANUP_STEP = """\
+import re, sys
+source = sys.argv[1]
+if source.startswith(("https://", "http://")):
+    import urllib.request
+    with urllib.request.urlopen(source, timeout=60) as response:
+        text = response.read().decode()
+elif source.startswith("s3://"):
+    import boto3
+    bucket, _, key = source[len("s3://"):].partition("/")
+    body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    text = body.read().decode()
+else:
+    with open(source) as config:
+        text = config.read()
+step = re.compile(r"^([ \\t]+)(\\d+_[\\w-]+\\.ipynb)([ \\t]*:[ \\t]*)[^\\s#]+", re.M)
+def switch(found):
+    keep = "yes" if found.group(2) == "CLEANUP_STEP" else "no"
+    return found.group(1) + found.group(2) + found.group(3) + keep
+edited = step.sub(switch, text)
+if not re.search(r"^[ \\t]+CLEANUP_STEP[ \\t]*:[ \\t]*yes", edited, re.M):
+    sys.exit("the config has no CLEANUP_STEP step under run_steps")
+sys.stdout.write(edited)
+""".replace("CLEANUP_STEP", CLEANUP_STEP)
 
 _RENAME_STALE_RESULTS = """\
 for d in results-*; do [ -e "$d" ] && mv -- "$d" "stale-$d.$(date +%s)"; done"""
@@ -132,6 +174,44 @@ def command_line(benchmark: BenchmarkSpec, fmbench: str) -> list[str]:
     return argv
 
 
+def cleanup_step_script(benchmark: BenchmarkSpec) -> str:
+    """Bash, run in the benchmark directory: FMBench with its cleanup step only.
+
+    Same flags and `-A` values as the benchmark, so the step finds the
+    endpoints the killed run recorded. Fails (status 1, one line on stderr)
+    when the step did; prints nothing when FMBench was never installed.
+    """
+    venv = f"$RUN_ROOT/venvs/{venv_name(install_spec(benchmark))}"
+    argv = command_line(benchmark, f"{venv}/bin/fmbench")
+    argv[2] = CLEANUP_CONFIG
+    words = [f'"{argv[0]}"', *(shlex.quote(word) for word in argv[1:])]
+    config = shlex.quote(config_argument(benchmark))
+    timeout = f"timeout -k 10 {CLEANUP_STEP_TIMEOUT_S}"
+    return "\n".join(
+        [
+            "RUN_ROOT=$(cd ../.. && pwd)",
+            f'if [ -x "{venv}/bin/fmbench" ] && cd work; then',
+            f'  if "{venv}/bin/python" - {config} > {CLEANUP_CONFIG} \\',
+            f"      2> ../{CLEANUP_LOG} <<'FMBENCH_ORCH_PY'",
+            _ONLY_CLEANUP_STEP.rstrip("\n"),
+            "FMBENCH_ORCH_PY",
+            "  then",
+            f"    {timeout} {' '.join(words)} >> ../{CLEANUP_LOG} 2>&1",
+            "    status=$?",
+            "  else",
+            "    status=$?",
+            "  fi",
+            "  cd ..",
+            '  if [ "$status" -ne 0 ]; then',
+            f"    echo \"FMBench's cleanup step failed (status $status); see "
+            f'{CLEANUP_LOG}" >&2',
+            "    cleanup_failed=1",
+            "  fi",
+            "fi",
+        ]
+    )
+
+
 class FmbenchDriver:
     """Driver (see `drivers.Driver`) for FMBench."""
 
@@ -174,7 +254,7 @@ class FmbenchDriver:
         return []
 
     def harvest_patterns(self, benchmark: BenchmarkSpec) -> list[str]:
-        return ["output.log", "work/results-*", "work/fmbench.log"]
+        return ["output.log", "work/results-*", "work/fmbench.log", CLEANUP_LOG]
 
     def check_script(self, benchmark: BenchmarkSpec) -> str | None:
         # `pid` is written as the benchmark starts: anything older is stale.
@@ -183,8 +263,23 @@ class FmbenchDriver:
             "-newer pid -print"
         )
 
-    def cleanup_script(self, benchmark: BenchmarkSpec) -> str | None:
-        return _STOP_NEW_CONTAINERS
+    cleanup_timeout_s = CLEANUP_STEP_TIMEOUT_S + STOP_CONTAINERS_TIMEOUT_S
+
+    def cleanup_script(self, benchmark: BenchmarkSpec, timed_out: bool) -> str | None:
+        # Limitation: a run the operator stops skips FMBench's cleanup step (it
+        # can take minutes, and a stop must stay quick) — endpoints a deploy
+        # step made then outlive the run; `reap` finds the tagged ones.
+        if not timed_out:
+            return _STOP_NEW_CONTAINERS
+        # The stop comes second: FMBench's step may need a container it started.
+        return "\n".join(
+            [
+                cleanup_step_script(benchmark),
+                f"(\n{_STOP_NEW_CONTAINERS})",
+                "exit ${cleanup_failed:-0}",
+                "",
+            ]
+        )
 
     def judge(
         self,

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -445,6 +446,47 @@ def test_the_fmbench_driver_needs_a_fresh_report(
     ]  # fmt: skip
     assert no_report.status == "failure"
     assert "no results-*/report.md" in no_report.reason
+
+
+def test_an_fmbench_benchmark_past_its_timeout_gets_fmbenchs_cleanup_step(
+    sshd, make_spec, tmp_path, remote_root
+):
+    config = tmp_path / "configs" / "deploys.yml"
+    config.parent.mkdir()
+    config.write_text(
+        "general: {name: deploys}\nrun_steps:\n"
+        "  2_deploy_model.ipynb: yes\n  6_cleanup.ipynb: no\n"
+    )
+    bench = BenchmarkSpec(
+        name="hangs",
+        driver="fmbench",
+        timeout_seconds=2,
+        config=str(config),
+        config_is_local=True,
+        fmbench_version="2.1.6",
+    )
+    venv = remote_root / "venvs" / venv_name(install_spec(bench))
+    (venv / "bin").mkdir(parents=True)
+    (venv / ".installed").write_text(install_spec(bench))
+    (venv / "bin" / "python").symlink_to(shutil.which("python3"))
+    fake = venv / "bin" / "fmbench"
+    # Deploys and then hangs, unless only its cleanup step is on.
+    fake.write_text(
+        "#!/bin/bash\n"
+        'if grep -q "6_cleanup.ipynb: yes" "$2"; then\n'
+        '  echo "deleted endpoint deploys-ep"; exit 0\n'
+        "fi\n"
+        "echo deployed deploys-ep; exec sleep 300\n"
+    )
+    fake.chmod(0o755)
+
+    [result] = run(make_spec({"h1": [bench]}), [sshd.host("h1")], tmp_path)
+
+    assert result.status == "timeout"
+    log = tmp_path / "artifacts/h1/hangs/fmbench-cleanup.log"
+    assert log.read_text().strip() == "deleted endpoint deploys-ep"
+    [cleanup] = events_of(tmp_path, "cleanup", "ok")
+    assert cleanup["benchmark"] == "hangs"
 
 
 def test_hosts_that_cannot_be_dialled_fail_without_holding_up_the_run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from fmbench_orch.orchestrator.drivers.command import (
     read_metrics,
 )
 from fmbench_orch.orchestrator.drivers.fmbench import (
+    CLEANUP_CONFIG,
+    CLEANUP_LOG,
     FmbenchDriver,
     command_line,
     install_spec,
@@ -341,7 +344,7 @@ class TestFmbenchVerdict:
 
 class TestFmbenchContainers:
     def test_cleanup_is_quiet_without_docker(self, tmp_path):
-        script = FmbenchDriver().cleanup_script(fmbench())
+        script = FmbenchDriver().cleanup_script(fmbench(), timed_out=False)
         done = run_bash(script, tmp_path, PATH="/nonexistent")
         assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
 
@@ -356,7 +359,119 @@ class TestFmbenchContainers:
         )
         fake.chmod(0o755)
         (tmp_path / "docker_before").write_text("old1\n")
-        script = FmbenchDriver().cleanup_script(fmbench())
+        script = FmbenchDriver().cleanup_script(fmbench(), timed_out=False)
         done = run_bash(script, tmp_path, PATH=f"{bin_dir}:/usr/bin:/bin")
         assert done.returncode == 0, done.stderr
         assert (tmp_path / "stopped").read_text() == "new1 new2\n"
+
+
+FMBENCH_CONFIG = """\
+general:
+  name: "llama3-8b-g6e"
+aws:
+  region: {region}
+run_steps:
+  0_setup.ipynb: yes
+  1_generate_data.ipynb: yes
+  2_deploy_model.ipynb: yes
+  3_run_inference.ipynb: yes
+  4_get_evaluations.ipynb: no
+  5_model_metric_analysis.ipynb: yes
+  6_cleanup.ipynb: no   # the config's author left endpoints up on purpose
+"""
+
+
+class TestFmbenchCleanupStep:
+    """After a timeout FMBench runs once more with only its cleanup step on."""
+
+    @pytest.fixture
+    def benchmark_dir(self, tmp_path) -> Path:
+        """`<run root>/benchmarks/f1` with a stand-in FMBench in its venv that
+        records its argv and the config it was given."""
+        spec = fmbench(config="configs/variant.yml", config_is_local=True)
+        venv = tmp_path / "venvs" / venv_name(install_spec(spec))
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").symlink_to(shutil.which("python3"))
+        fake = venv / "bin" / "fmbench"
+        fake.write_text(
+            "#!/bin/bash\n"
+            'echo "$@" > argv.txt; cp "$2" seen-config.yml\n'
+            'echo "deleting endpoint llama-ep"; exit "${FAKE_STATUS:-0}"\n'
+        )
+        fake.chmod(0o755)
+        directory = tmp_path / "benchmarks" / "f1"
+        (directory / "work").mkdir(parents=True)
+        (directory / "config").mkdir()
+        (directory / "config" / "variant.yml").write_text(FMBENCH_CONFIG)
+        return directory
+
+    def script(self, timed_out: bool) -> str:
+        spec = fmbench(
+            config="configs/variant.yml",
+            config_is_local=True,
+            args={"instance_type": "g6e.2xlarge"},
+        )
+        return FmbenchDriver().cleanup_script(spec, timed_out=timed_out)
+
+    def test_a_benchmark_that_ended_by_itself_only_gets_its_containers_stopped(
+        self, benchmark_dir
+    ):
+        done = run_bash(self.script(timed_out=False), benchmark_dir)
+
+        assert done.returncode == 0, done.stderr
+        assert not (benchmark_dir / "work" / "argv.txt").exists()
+
+    def test_after_a_timeout_fmbench_runs_its_cleanup_step_with_the_same_flags(
+        self, benchmark_dir
+    ):
+        done = run_bash(self.script(timed_out=True), benchmark_dir)
+
+        assert done.returncode == 0, done.stderr
+        work = benchmark_dir / "work"
+        assert (work / "argv.txt").read_text().split() == [
+            "--config-file", CLEANUP_CONFIG, "--local-mode", "yes",
+            "--write-bucket", "placeholder", "--tmp-dir", "/tmp",
+            "-A", "instance_type=g6e.2xlarge",
+        ]  # fmt: skip
+        seen = (work / "seen-config.yml").read_text()
+        steps = dict(
+            line.split("#")[0].strip().split(": ")
+            for line in seen.splitlines()
+            if ".ipynb" in line
+        )
+        assert steps == {
+            "0_setup.ipynb": "no",
+            "1_generate_data.ipynb": "no",
+            "2_deploy_model.ipynb": "no",
+            "3_run_inference.ipynb": "no",
+            "4_get_evaluations.ipynb": "no",
+            "5_model_metric_analysis.ipynb": "no",
+            "6_cleanup.ipynb": "yes",
+        }
+        # FMBench fills its placeholders into the text itself: left as written.
+        assert "region: {region}" in seen and 'name: "llama3-8b-g6e"' in seen
+        assert "deleting endpoint llama-ep" in (benchmark_dir / CLEANUP_LOG).read_text()
+
+    def test_a_failed_cleanup_step_fails_the_script_naming_its_log(self, benchmark_dir):
+        done = run_bash(self.script(timed_out=True), benchmark_dir, FAKE_STATUS="3")
+
+        assert done.returncode == 1
+        assert f"failed (status 3); see {CLEANUP_LOG}" in done.stderr
+
+    def test_a_config_without_a_cleanup_step_is_reported_not_run(self, benchmark_dir):
+        config = benchmark_dir / "config" / "variant.yml"
+        config.write_text("general: {name: x}\nrun_steps:\n  0_setup.ipynb: yes\n")
+
+        done = run_bash(self.script(timed_out=True), benchmark_dir)
+
+        assert done.returncode == 1
+        assert not (benchmark_dir / "work" / "argv.txt").exists()
+        assert "no 6_cleanup.ipynb step" in (benchmark_dir / CLEANUP_LOG).read_text()
+
+    def test_a_host_without_fmbench_installed_has_nothing_to_clean(self, tmp_path):
+        directory = tmp_path / "benchmarks" / "f1"
+        (directory / "work").mkdir(parents=True)
+
+        done = run_bash(self.script(timed_out=True), directory)
+
+        assert (done.returncode, done.stderr) == (0, "")
