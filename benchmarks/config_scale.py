@@ -23,8 +23,9 @@ from benchmarks.campaigns import longhand_campaign
 from benchmarks.report import SectionReport, Table, Target, median
 from fmbench_orch.models import campaign as campaign_module
 from fmbench_orch.models import loader
-from fmbench_orch.models.campaign import CampaignConfig, HostConfig
+from fmbench_orch.models.campaign import CampaignConfig
 from fmbench_orch.models.compile import StackValues, compile_campaign
+from fmbench_orch.models.host import HostConfig
 from fmbench_orch.models.spec import StackSpec
 
 LOAD_TARGET_S = 1.0

@@ -1,12 +1,8 @@
 """The campaign file: what the user wrote, validated strictly.
 
 Every model forbids unknown keys, and every default the tool applies is
-declared here, nowhere else. Paths the user wrote relative to the campaign
-file arrive here already resolved by the loader (see `models.loader`).
-
-A validator that checks several fields at once puts `loc` in its error's
-context: the path, below the validator's own place, of the field to fix, so
-the message names `hosts[1].name` rather than the whole campaign.
+declared here or in the models it is made of (`models.host`,
+`models.benchmark`), nowhere else.
 """
 
 from __future__ import annotations
@@ -17,50 +13,33 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PositiveInt,
-    PrivateAttr,
     ValidationInfo,
-    create_model,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from fmbench_orch.models import catalog
-from fmbench_orch.models.durations import format_duration, parse_duration
+from fmbench_orch.models.durations import format_duration
+from fmbench_orch.models.fields import (
+    MAX_HOSTS_PER_CAMPAIGN,
+    MAX_TTL,
+    Duration,
+    Slug,
+    StrictModel,
+    check_region,
+    existing_path,
+)
+from fmbench_orch.models.host import HostConfig, HostDefaults
 
 # Bucket names (3–63 chars) are built as `fmbench-<campaign>-<run id>`, so the
 # campaign name keeps to 40 to leave room for the prefix and a 12-char run id.
 MAX_CAMPAIGN_NAME = 40
-# A campaign is reviewed by a person; more hosts than this is a typo (count:
-# 1000) far more often than a plan, and would exhaust every default EC2 quota.
-MAX_HOSTS_PER_CAMPAIGN = 256
-MAX_BENCHMARKS_PER_HOST = 100
-# Each fallback is one more `pulumi up` when EC2 refuses the one before.
-MAX_FALLBACKS_PER_HOST = 8
-# EBS gp3/io2 volumes top out at 16 TiB / 64 TiB; 16 TiB is the gp3 limit.
-MAX_VOLUME_GIB = 16_384
-# EBS limits on provisioned IOPS per GiB of volume, and gp3's free baseline.
-IOPS_PER_GIB = {"gp3": 500, "io1": 50, "io2": 1000}
-GP3_BASELINE_IOPS = 3000
-# The legacy orchestrator's setting for its 250 GiB gp3 volumes.
-DEFAULT_GP3_IOPS = 16000
-# A week: a campaign that needs longer should be split; hosts cost money.
-MAX_TTL = timedelta(days=7)
+# Long enough for an FMBench sweep on a few hosts; short enough that a
+# forgotten host stops billing the same working day.
 DEFAULT_TTL = timedelta(hours=6)
-# FMBench runs the model server and the whole sweep: hours are normal.
-DEFAULT_BENCHMARK_TIMEOUT_SECONDS = 7200
-# FMBench's own default on PyPI at the time of writing; pin it so a campaign
-# reproduces, and so `fmbench:` configs resolve at the same tag.
-DEFAULT_FMBENCH_VERSION = "2.1.6"
-# Host and benchmark names become directory names, SSH known_hosts entries and
-# EC2 Name tags; a DNS label's 63 characters is plenty and fits them all.
-MAX_NAME = 63
 # EC2 and S3 allow 50 tags per resource; the tool sets six of its own
 # (fmbench:campaign, run, ttl, owner, host and Name).
 MAX_USER_TAGS = 44
@@ -68,62 +47,8 @@ MAX_USER_TAGS = 44
 MAX_TAG_KEY = 128
 MAX_TAG_VALUE = 256
 
-SLUG = re.compile(r"^[a-z](?:[a-z0-9-]*[a-z0-9])?$")
+# A secret is read from an environment variable of this shape.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-FMBENCH_SHORTHAND = "fmbench:"
-
-
-def _slug(value: str) -> str:
-    if not SLUG.fullmatch(value) or "--" in value:
-        raise PydanticCustomError(
-            "slug",
-            "got '{value}'; use lowercase letters, digits and single hyphens, "
-            "starting with a letter and not ending with a hyphen (it is used in "
-            "stack, bucket and host names), e.g. 'llama3-8b-g6e'",
-            {"value": value},
-        )
-    return value
-
-
-Slug = Annotated[str, AfterValidator(_slug)]
-NameSlug = Annotated[str, Field(max_length=MAX_NAME), AfterValidator(_slug)]
-
-
-def _duration(value: Any) -> timedelta:
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise PydanticCustomError("duration", str(error)) from None
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-
-
-def _resolve_path(value: str | Path, info: ValidationInfo) -> Path:
-    path = Path(value).expanduser()
-    base = (info.context or {}).get("base_dir")
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    return path
-
-
-# Paths may lead outside the campaign's directory, written out (`../data`,
-# `~/.hf_token`) or through a symlink: whoever writes a campaign already runs
-# any command on its hosts (with the local provider, on this machine), so
-# confining paths would stop no one and would break shared datasets.
-def _existing_path(value: str | Path, info: ValidationInfo) -> Path:
-    path = _resolve_path(value, info)
-    if (info.context or {}).get("check_paths", True) and not path.exists():
-        raise PydanticCustomError(
-            "path_missing",
-            "file '{path}' does not exist; paths are relative to the campaign file",
-            {"path": str(path)},
-        )
-    return path
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 class Budget(StrictModel):
@@ -135,175 +60,13 @@ class Budget(StrictModel):
     )
 
 
-class Storage(StrictModel):
-    """The host's root EBS volume (models and FMBench's results live on it)."""
-
-    device_name: str = Field(
-        default="/dev/sda1", description="Root device name of the AMI."
-    )
-    size_gib: int = Field(
-        default=250, ge=8, le=MAX_VOLUME_GIB, description="Size in GiB."
-    )
-    volume_type: Literal["gp2", "gp3", "io1", "io2"] = Field(
-        default="gp3", description="EBS volume type."
-    )
-    iops: int | None = Field(
-        default=None,
-        ge=100,
-        le=256_000,
-        description="Provisioned IOPS. gp3 defaults to 16000 (the legacy tool's "
-        "setting) or what the size allows; io1/io2 need it; gp2's follow the size.",
-    )
-    throughput_mibps: int | None = Field(
-        default=None, ge=125, le=2000, description="gp3 only; AWS's default if unset."
-    )
-    encrypted: bool = Field(default=True, description="Encrypt with the EBS key.")
-
-    @model_validator(mode="after")
-    def _iops_fit_volume_type(self) -> Storage:
-        per_gib = IOPS_PER_GIB.get(self.volume_type)
-        if per_gib is None:
-            if self.iops is not None:
-                raise PydanticCustomError(
-                    "iops_gp2",
-                    "gp2 volumes take no iops (they follow the size); remove it or "
-                    "set volume_type: gp3",
-                    {"loc": ("iops",)},
-                )
-        elif self.iops is None:
-            if self.volume_type != "gp3":
-                raise PydanticCustomError(
-                    "iops_required",
-                    "{kind} volumes need iops; add e.g. iops: 16000",
-                    {"kind": self.volume_type, "loc": ("iops",)},
-                )
-            self.iops = max(
-                GP3_BASELINE_IOPS, min(DEFAULT_GP3_IOPS, per_gib * self.size_gib)
-            )
-        elif self.iops > per_gib * self.size_gib:
-            raise PydanticCustomError(
-                "iops_ratio",
-                "{iops} IOPS is more than a {size} GiB {kind} volume allows "
-                "({per_gib} per GiB); lower iops or raise size_gib",
-                {
-                    "iops": self.iops,
-                    "size": self.size_gib,
-                    "kind": self.volume_type,
-                    "per_gib": per_gib,
-                    "loc": ("iops",),
-                },
-            )
-        if self.volume_type != "gp3" and self.throughput_mibps is not None:
-            raise PydanticCustomError(
-                "throughput_gp3",
-                "throughput_mibps applies to gp3 volumes only; remove it or set "
-                "volume_type: gp3",
-                {"loc": ("throughput_mibps",)},
-            )
-        return self
-
-
-def _cidr(cidr: str) -> str:
-    import ipaddress
-
-    try:
-        ipaddress.ip_network(cidr, strict=True)
-    except ValueError:
-        raise PydanticCustomError(
-            "cidr",
-            "'{cidr}' is not a CIDR block such as 203.0.113.7/32",
-            {"cidr": cidr},
-        ) from None
-    return cidr
-
-
-class Network(StrictModel):
-    """Where the host is placed and who may reach it over SSH."""
-
-    vpc_id: str | None = Field(
-        default=None,
-        pattern=r"^vpc-[0-9a-f]+$",
-        description="The region's default VPC if unset.",
-    )
-    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]] = Field(
-        default=[], description="Subnets to launch in; the VPC's default if empty."
-    )
-    ssh_ingress_cidrs: list[Annotated[str, AfterValidator(_cidr)]] | None = Field(
-        default=None,
-        description="Who may reach port 22; defaults to the operator's address /32.",
-    )
-
-
-class Capacity(StrictModel):
-    """An EC2 capacity reservation to launch into (GPU capacity is scarce)."""
-
-    reservation_id: str | None = Field(
-        default=None,
-        pattern=r"^cr-[0-9a-f]+$",
-        description="One reservation; or give resource_group_arn.",
-    )
-    resource_group_arn: str | None = Field(
-        default=None,
-        pattern=r"^arn:aws",
-        description="A resource group of reservations; or give reservation_id.",
-    )
-    preference: Literal["open", "none"] | None = Field(
-        default=None,
-        description="Without a target: open uses any matching open reservation, "
-        "none never does.",
-    )
-
-    @model_validator(mode="after")
-    def _one_target(self) -> Capacity:
-        if self.reservation_id and self.resource_group_arn:
-            raise PydanticCustomError(
-                "capacity_target",
-                "give reservation_id or resource_group_arn, not both",
-            )
-        return self
-
-
-class UploadFile(StrictModel):
-    """A file copied to the host before its first benchmark."""
-
-    local: Annotated[Path, BeforeValidator(_existing_path)] = Field(
-        description="The file here, relative to the campaign file."
-    )
-    remote: str = Field(
-        min_length=1,
-        description="Where on the host: absolute, or relative to the home "
-        "directory; no '..'.",
-    )
-    secret: bool = Field(
-        default=False, description="Uploaded as a 0600 file, never logged."
-    )
-
-    @field_validator("remote")
-    @classmethod
-    def _stays_where_written(cls, remote: str) -> str:
-        # Absolute paths are allowed (FMBench reads /tmp/fmbench-read); `..`
-        # is not: it would hide where a file really lands from a reviewer.
-        if ".." in remote.split("/"):
-            raise PydanticCustomError(
-                "remote_climbs",
-                "'{remote}' climbs out with '..'; write the path it should reach "
-                "(absolute, or relative to the home directory) without '..'",
-                {"remote": remote},
-            )
-        if "\0" in remote:
-            raise PydanticCustomError(
-                "remote_nul", "a remote path cannot hold a NUL character"
-            )
-        return remote
-
-
 class SecretSource(StrictModel):
     """Where a secret is read from, at upload time; its value is kept nowhere."""
 
     env: str | None = Field(
         default=None, description="An environment variable that holds it."
     )
-    file: Annotated[Path, BeforeValidator(_existing_path)] | None = Field(
+    file: Annotated[Path, BeforeValidator(existing_path)] | None = Field(
         default=None,
         description="A file that holds it, relative to the campaign file.",
     )
@@ -360,344 +123,6 @@ class Secrets(StrictModel):
         description="The Hugging Face token, uploaded to FMBench's "
         "/tmp/fmbench-read/scripts/hf_token.txt.",
     )
-
-
-class StaticConnection(StrictModel):
-    """How to reach a host the user already has (provider: static)."""
-
-    address: str = Field(min_length=1, description="Host name or IP address.")
-    port: int = Field(default=22, ge=1, le=65535, description="SSH port.")
-    key_file: Annotated[Path, BeforeValidator(_existing_path)] = Field(
-        description="Private key for ssh_user, relative to the campaign file."
-    )
-    host_key: str | None = Field(
-        default=None,
-        pattern=r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+",
-        description="The server's public key line; else ~/.ssh/known_hosts is used.",
-    )
-
-
-class BenchmarkBase(StrictModel):
-    """One benchmark run on a host; a host runs its benchmarks in order."""
-
-    name: NameSlug | None = Field(
-        default=None,
-        description="Unique on the host; defaults from the config file name "
-        "(fmbench) or to <driver>-<position>.",
-    )
-    model_id: str | None = Field(
-        default=None, description="The model benchmarked, as the report names it."
-    )
-    batch_sizes: list[PositiveInt] | None = Field(
-        default=None, min_length=1, description="Batch sizes to sweep."
-    )
-    sequence_lengths: list[PositiveInt] | None = Field(
-        default=None, min_length=1, description="Sequence lengths to sweep."
-    )
-    num_iterations: PositiveInt | None = Field(
-        default=None, description="Repetitions of each measurement."
-    )
-    timeout_seconds: PositiveInt = Field(
-        default=DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
-        le=int(MAX_TTL.total_seconds()),
-        description="The benchmark is stopped and marked timeout after this long.",
-    )
-
-
-class FmbenchBenchmark(BenchmarkBase):
-    """Installs FMBench on the host and runs it with one of its configs."""
-
-    driver: Literal["fmbench"] = Field(description="Selects this kind of benchmark.")
-    config: str = Field(
-        min_length=1,
-        description="A local path, an http(s):// or s3:// URL, or fmbench:<path> "
-        "for a config shipped in FMBench's repository.",
-    )
-    version: str | None = Field(
-        default=None,
-        description=f"FMBench release from PyPI; {DEFAULT_FMBENCH_VERSION} unless "
-        "repo is given.",
-    )
-    repo: str | None = Field(
-        default=None, description="Install FMBench from this git repository instead."
-    )
-    ref: str | None = Field(
-        default=None, description="Branch, tag or commit of repo; required with it."
-    )
-    args: dict[str, str] = Field(default={}, description="Passed as -A key=value.")
-    local_mode: bool = Field(
-        default=True, description="Run FMBench with --local-mode yes."
-    )
-    write_bucket: str | None = Field(
-        default=None, description="Defaults to the campaign's results bucket."
-    )
-
-    @field_validator("config")
-    @classmethod
-    def _config_exists(cls, config: str, info: ValidationInfo) -> str:
-        if config.startswith((FMBENCH_SHORTHAND, "http://", "https://", "s3://")):
-            if config == FMBENCH_SHORTHAND:
-                raise PydanticCustomError(
-                    "fmbench_shorthand",
-                    "name a config after 'fmbench:', e.g. "
-                    "fmbench:llama3/8b/config-ec2-llama3-8b-g6e-2xlarge.yml",
-                )
-            return config
-        return str(_existing_path(config, info))
-
-    @model_validator(mode="after")
-    def _one_source(self) -> FmbenchBenchmark:
-        if self.repo and self.version:
-            raise PydanticCustomError(
-                "fmbench_source",
-                "give version (a PyPI release) or repo + ref, not both",
-            )
-        if bool(self.repo) != bool(self.ref):
-            missing = "ref" if self.repo else "repo"
-            raise PydanticCustomError(
-                "fmbench_source",
-                "repo and ref go together; add {missing} (ref: a branch, tag or "
-                "commit of repo)",
-                {"missing": missing, "loc": (missing,)},
-            )
-        if not self.repo and self.version is None:
-            self.version = DEFAULT_FMBENCH_VERSION
-        shorthand = self.config.startswith(FMBENCH_SHORTHAND)
-        if shorthand and self.repo and github_owner_repo(self.repo) is None:
-            raise PydanticCustomError(
-                "fmbench_shorthand_repo",
-                "the fmbench: shorthand needs a GitHub repo "
-                "(https://github.com/<owner>/<name>); give config as a URL instead",
-                {"loc": ("repo",)},
-            )
-        return self
-
-
-class CommandBenchmark(BenchmarkBase):
-    """Any command, run with bash in its own work directory on the host."""
-
-    driver: Literal["command"] = Field(description="Selects this kind of benchmark.")
-    run: str = Field(min_length=1, description="Run with bash on the host.")
-    results: str = Field(
-        default="results", description="Directory harvested after the run."
-    )
-    metrics: str | None = Field(
-        default=None, description="JSON object of numbers, relative to the workdir."
-    )
-
-
-Benchmark = Annotated[
-    FmbenchBenchmark | CommandBenchmark, Field(discriminator="driver")
-]
-
-
-class Fallback(StrictModel):
-    """Where to launch a host instead when EC2 has no capacity or quota for it.
-
-    Unset fields keep the host's own instance type and region; an unset zone
-    lets the tool pick one that offers the type.
-    """
-
-    instance_type: str | None = Field(
-        default=None, description="Another instance type from the catalog."
-    )
-    region: str | None = Field(default=None, description="Another AWS region.")
-    availability_zone: str | None = Field(
-        default=None, description="A zone of the (fallback's) region, e.g. us-east-1b."
-    )
-
-    @field_validator("instance_type")
-    @classmethod
-    def _known_instance_type(cls, name: str | None) -> str | None:
-        return name if name is None else _check_instance_type(name)
-
-    @field_validator("region")
-    @classmethod
-    def _known_region(cls, region: str | None) -> str | None:
-        return region if region is None else _check_region(region)
-
-    @model_validator(mode="after")
-    def _says_something(self) -> Fallback:
-        if (
-            self.instance_type is None
-            and self.region is None
-            and (self.availability_zone is None)
-        ):
-            raise PydanticCustomError(
-                "empty_fallback",
-                "a fallback names at least one of instance_type, region, "
-                "availability_zone",
-            )
-        return self
-
-
-class HostConfig(StrictModel):
-    """One host (or `count` alike hosts) and the benchmarks it runs."""
-
-    name: NameSlug | None = Field(
-        default=None,
-        description="Unique in the campaign; defaults from the type.",
-    )
-    instance_type: str = Field(
-        description="An EC2 instance type from the catalog, e.g. g6e.2xlarge."
-    )
-    count: int = Field(
-        default=1,
-        ge=1,
-        le=MAX_HOSTS_PER_CAMPAIGN,
-        description="Alike hosts to make, named <name>-1, <name>-2, …",
-    )
-    region: str | None = Field(default=None, description="The campaign's if unset.")
-    ami: str | None = Field(
-        default=None,
-        description="An ami-… id, or an alias: gpu, cpu, neuron, arm. Defaults "
-        "to the alias that fits the instance type.",
-    )
-    ssh_user: str | None = Field(
-        default=None,
-        description="Login user; ubuntu with an alias, required with an ami-… id.",
-    )
-    storage: Storage = Field(default=Storage(), description="The root volume.")
-    network: Network = Field(default=Network(), description="Placement and SSH.")
-    capacity: Capacity | None = Field(
-        default=None, description="A capacity reservation to launch into."
-    )
-    availability_zone: str | None = Field(
-        default=None,
-        description="Launch in this zone of the host's region; any zone that "
-        "offers the type if unset.",
-    )
-    fallbacks: list[Fallback] = Field(
-        default=[],
-        max_length=MAX_FALLBACKS_PER_HOST,
-        description="Tried in order when EC2 has no capacity or quota for the "
-        "host (provider aws).",
-    )
-    spot: bool = Field(default=False, description="Ask for a Spot instance.")
-    upload_files: list[UploadFile] = Field(
-        default=[], description="Files copied to the host before its benchmarks."
-    )
-    static: StaticConnection | None = Field(
-        default=None, description="How to reach the host; provider: static only."
-    )
-    benchmarks: list[Benchmark] = Field(
-        min_length=1,
-        max_length=MAX_BENCHMARKS_PER_HOST,
-        description="Run in order, each to success, failure or timeout.",
-    )
-
-    # True when `ami` is the instance type's default alias, not the user's
-    # choice: a fallback to another kind of type then gets its own default.
-    _ami_defaulted: bool = PrivateAttr(default=False)
-
-    def expanded_names(self) -> list[str]:
-        """`count: 3` makes three hosts: name-1, name-2, name-3."""
-        assert self.name is not None  # set by the validator below
-        if self.count == 1:
-            return [self.name]
-        return [f"{self.name}-{index + 1}" for index in range(self.count)]
-
-    @field_validator("instance_type")
-    @classmethod
-    def _known_instance_type(cls, name: str) -> str:
-        return _check_instance_type(name)
-
-    @field_validator("region")
-    @classmethod
-    def _known_region(cls, region: str | None) -> str | None:
-        return region if region is None else _check_region(region)
-
-    @field_validator("ami")
-    @classmethod
-    def _ami_or_alias(cls, ami: str | None) -> str | None:
-        if ami is None or ami in catalog.AMI_ALIASES:
-            return ami
-        if re.fullmatch(r"ami-[0-9a-f]{8,17}", ami):
-            return ami
-        raise PydanticCustomError(
-            "ami",
-            "'{ami}' is neither an AMI id (ami-0123456789abcdef0) nor an alias "
-            "({aliases})",
-            {"ami": ami, "aliases": ", ".join(catalog.AMI_ALIASES)},
-        )
-
-    @model_validator(mode="after")
-    def _defaults_and_names(self) -> HostConfig:
-        kind = catalog.get_instance_type(self.instance_type)
-        if self.name is None:
-            self.name = self.instance_type.replace(".", "-")
-        if self.ami is None:
-            self.ami = kind.ami_alias
-            self._ami_defaulted = True
-        if self.ami in catalog.AMI_ALIASES:
-            try:
-                catalog.resolve_ami_alias(self.ami, kind.architecture)
-            except catalog.AmiAliasMismatch as error:
-                raise PydanticCustomError(
-                    "ami_alias", str(error), {"loc": ("ami",)}
-                ) from None
-            if self.ssh_user is None:
-                self.ssh_user = catalog.AMI_ALIAS_SSH_USER
-        elif self.ssh_user is None:
-            raise PydanticCustomError(
-                "ssh_user",
-                "ssh_user is required with an explicit AMI id (ubuntu for Ubuntu "
-                "AMIs, ec2-user for Amazon Linux)",
-                {"loc": ("ssh_user",)},
-            )
-        _name_benchmarks(self.benchmarks)
-        return self
-
-
-def _name_benchmarks(benchmarks: list[FmbenchBenchmark | CommandBenchmark]) -> None:
-    """Give unnamed benchmarks a name; refuse two with the same one."""
-    seen: dict[str, int] = {}
-    for index, benchmark in enumerate(benchmarks):
-        if benchmark.name is None:
-            benchmark.name = _default_benchmark_name(benchmark, index)
-        if benchmark.name in seen:
-            raise PydanticCustomError(
-                "duplicate_benchmark",
-                "benchmarks[{first}] and benchmarks[{second}] are both named "
-                "'{name}'; give each a unique name",
-                {
-                    "first": seen[benchmark.name],
-                    "second": index,
-                    "name": benchmark.name,
-                    "loc": ("benchmarks", index, "name"),
-                },
-            )
-        seen[benchmark.name] = index
-
-
-def _default_benchmark_name(
-    benchmark: FmbenchBenchmark | CommandBenchmark, index: int
-) -> str:
-    if isinstance(benchmark, FmbenchBenchmark):
-        stem = Path(benchmark.config.split("?")[0]).stem.lower()
-        stem = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")
-        if stem and stem[0].isalpha():
-            return stem
-    return f"{benchmark.driver}-{index + 1}"
-
-
-def _optional_fields(model: type[BaseModel]) -> dict[str, Any]:
-    return {
-        name: (
-            field.annotation | None,
-            Field(default=None, description=field.description),
-        )
-        for name, field in model.model_fields.items()
-        if name not in {"name", "static"}
-    }
-
-
-# Every host key but `name` and `static`, all optional: merged under each host.
-HostDefaults = create_model(
-    "HostDefaults",
-    __base__=StrictModel,
-    **_optional_fields(HostConfig),
-)
 
 
 class CampaignConfig(StrictModel):
@@ -766,7 +191,7 @@ class CampaignConfig(StrictModel):
     @field_validator("region")
     @classmethod
     def _known_region(cls, region: str) -> str:
-        return _check_region(region)
+        return check_region(region)
 
     @field_validator("ttl")
     @classmethod
@@ -949,33 +374,6 @@ def _check_zone(zone: str | None, region: str, loc: tuple[Any, ...]) -> None:
             "availability zone '{zone}' is not a zone of {region} (such as {region}a)",
             {"zone": zone, "region": region, "loc": (*loc, "availability_zone")},
         )
-
-
-def _check_instance_type(name: str) -> str:
-    try:
-        catalog.get_instance_type(name)
-    except catalog.UnknownInstanceType as error:
-        raise PydanticCustomError("instance_type", str(error)) from None
-    return name
-
-
-def _check_region(region: str) -> str:
-    if not re.fullmatch(r"[a-z]{2}(-gov)?-[a-z]+-\d", region):
-        raise PydanticCustomError(
-            "region",
-            "'{region}' is not an AWS region such as us-east-1",
-            {"region": region},
-        )
-    return region
-
-
-def github_owner_repo(repository: str) -> str | None:
-    """`owner/name` of a GitHub repository URL, or None for other hosts."""
-    match = re.fullmatch(
-        r"(?:https://github\.com/|git@github\.com:)([\w.-]+/[\w.-]+?)(?:\.git)?/?",
-        repository,
-    )
-    return match.group(1) if match else None
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -15,14 +15,14 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from fmbench_orch.models import catalog
-from fmbench_orch.models.campaign import (
+from fmbench_orch.models.benchmark import (
     FMBENCH_SHORTHAND,
-    CampaignConfig,
     CommandBenchmark,
     FmbenchBenchmark,
-    HostConfig,
     github_owner_repo,
 )
+from fmbench_orch.models.campaign import CampaignConfig
+from fmbench_orch.models.host import HostConfig
 from fmbench_orch.models.spec import (
     BenchmarkSpec,
     BucketSpec,

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fmbench_orch.models import catalog
-from fmbench_orch.models.campaign import FMBENCH_SHORTHAND, SLUG
+from fmbench_orch.models.benchmark import FMBENCH_SHORTHAND
+from fmbench_orch.models.fields import SLUG
 from fmbench_orch.models.legacy import AmiAlias, LegacyCampaign
 
 if TYPE_CHECKING:

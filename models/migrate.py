@@ -23,15 +23,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from fmbench_orch.models.campaign import (
-    DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
-    DEFAULT_TTL,
-    MAX_CAMPAIGN_NAME,
-    MAX_TTL,
-    CampaignConfig,
-)
+from fmbench_orch.models.benchmark import DEFAULT_BENCHMARK_TIMEOUT_SECONDS
+from fmbench_orch.models.campaign import DEFAULT_TTL, MAX_CAMPAIGN_NAME, CampaignConfig
 from fmbench_orch.models.durations import format_duration
 from fmbench_orch.models.errors import ConfigError, Problem
+from fmbench_orch.models.fields import MAX_TTL
 from fmbench_orch.models.legacy import LegacyCampaign, LegacyText, load_legacy
 from fmbench_orch.models.legacy_hosts import HostMigration, convert_instance
 from fmbench_orch.models.legacy_keys import LEGACY_KEYS_BY_BECOMES, report_keys

@@ -21,8 +21,9 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from fmbench_orch.models.campaign import CampaignConfig, HostConfig, HostDefaults
+from fmbench_orch.models.campaign import CampaignConfig
 from fmbench_orch.models.durations import format_duration
+from fmbench_orch.models.host import HostConfig, HostDefaults
 
 REGENERATE = "python -m fmbench_orch.models.reference > docs/campaign-reference.md"
 
@@ -30,7 +31,7 @@ _INTRO = f"""\
 # Campaign file reference
 
 Every field a campaign file may hold. Generated from the models in
-`models/campaign.py` by `{REGENERATE}`;
+`models/` (campaign, host, benchmark) by `{REGENERATE}`;
 change the models, not this file.
 
 - Unknown keys are errors, at every level.
@@ -47,7 +48,7 @@ change the models, not this file.
 _VALIDATED_TYPES = {
     "_slug": "slug",
     "_duration": "duration",
-    "_existing_path": "path to an existing file",
+    "existing_path": "path to an existing file",
     "_cidr": "CIDR block",
 }
 _SCALARS = {

@@ -26,7 +26,8 @@ from typing import Any
 import yaml
 
 from fmbench_orch.infra.stack_files import KEY_CAMPAIGN, PROJECT_NAME, STACKS_DIR
-from fmbench_orch.models.campaign import MAX_CAMPAIGN_NAME, SLUG
+from fmbench_orch.models.campaign import MAX_CAMPAIGN_NAME
+from fmbench_orch.models.fields import SLUG
 from fmbench_orch.models.loader import MAX_CAMPAIGN_BYTES
 from fmbench_orch.orchestrator.errors import ExitCode, OrchestratorError
 

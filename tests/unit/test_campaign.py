@@ -6,18 +6,17 @@ from textwrap import dedent
 
 import pytest
 
-from fmbench_orch.models.campaign import (
+from fmbench_orch.models.benchmark import (
     DEFAULT_BENCHMARK_TIMEOUT_SECONDS,
     DEFAULT_FMBENCH_VERSION,
-    DEFAULT_TTL,
-    MAX_TTL,
-    CampaignConfig,
     CommandBenchmark,
     FmbenchBenchmark,
     github_owner_repo,
 )
+from fmbench_orch.models.campaign import DEFAULT_TTL, CampaignConfig
 from fmbench_orch.models.catalog import AMI_ALIAS_SSH_USER
 from fmbench_orch.models.errors import ConfigError
+from fmbench_orch.models.fields import MAX_TTL
 from fmbench_orch.models.loader import load_campaign
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -388,7 +387,7 @@ def test_github_repositories_are_recognised_by_owner_and_name(
 
 
 def test_gp3_iops_default_to_the_legacy_16000_or_what_a_small_volume_allows():
-    from fmbench_orch.models.campaign import Storage
+    from fmbench_orch.models.host import Storage
 
     assert Storage().iops == 16000
     assert Storage(size_gib=20).iops == 10000

@@ -5,11 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from fmbench_orch.models.campaign import (
-    DEFAULT_FMBENCH_VERSION,
-    MAX_CAMPAIGN_NAME,
-    CampaignConfig,
-)
+from fmbench_orch.models.benchmark import DEFAULT_FMBENCH_VERSION
+from fmbench_orch.models.campaign import MAX_CAMPAIGN_NAME, CampaignConfig
 from fmbench_orch.models.catalog import get_instance_type
 from fmbench_orch.models.compile import (
     FMBENCH_NO_BUCKET,

@@ -6,7 +6,8 @@ from textwrap import dedent
 
 import pytest
 
-from fmbench_orch.models.campaign import CampaignConfig, CommandBenchmark
+from fmbench_orch.models.benchmark import CommandBenchmark
+from fmbench_orch.models.campaign import CampaignConfig
 from fmbench_orch.models.errors import ConfigError
 from fmbench_orch.models.loader import format_path, load_campaign, read_yaml
 

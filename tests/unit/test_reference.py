@@ -4,7 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fmbench_orch.models.campaign import CampaignConfig, HostConfig
+from fmbench_orch.models.campaign import CampaignConfig
+from fmbench_orch.models.host import HostConfig
 from fmbench_orch.models.reference import REGENERATE, render
 
 REFERENCE = Path(__file__).parents[2] / "docs" / "campaign-reference.md"
