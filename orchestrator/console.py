@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -136,3 +137,6 @@ def print_outcome(summary: dict[str, Any], console: Console | None = None) -> No
     console.print(table)
     console.print(f"Status: {summary['status']} · teardown: {summary['teardown']}")
     console.print(f"Results: {summary['run_dir']}")
+    report = Path(summary["run_dir"]) / "report.html"
+    if report.is_file():
+        console.print(f"Report: {report} (and report.md, report.csv beside it)")

@@ -145,7 +145,9 @@ def test_quickstart_runs_offline_and_says_where_the_results_are(tmp_path: Path):
     summary = last_json_line(done.stdout)
     assert summary["status"] == "success"
     assert len(summary["results"]) == 3
-    assert f"Results: {summary['run_dir']}" in done.stderr.replace("\n", "")
+    printed = done.stderr.replace("\n", "")
+    assert f"Results: {summary['run_dir']}" in printed
+    assert f"Report: {summary['run_dir']}/report.html" in printed
     run_dir = Path(summary["run_dir"])
     manifest = json.loads((run_dir / "manifest.json").read_text())
     metrics = manifest["hosts"][0]["benchmarks"][0]["metrics"]
