@@ -44,6 +44,8 @@ class CommandDriver:
     name = "command"
     bootstrap_timeout_s = BOOTSTRAP_TIMEOUT_S
     harvest_bootstrap_log = False
+    # Nothing to undo: whatever a command left dies with its process group.
+    cleanup_timeout_s = 0.0
 
     def bootstrap_script(self, benchmarks: Sequence[BenchmarkSpec]) -> str:
         return ""
@@ -77,8 +79,6 @@ class CommandDriver:
 
     def check_script(self, benchmark: BenchmarkSpec) -> str | None:
         return None
-
-    cleanup_timeout_s = 0.0
 
     def cleanup_script(self, benchmark: BenchmarkSpec, timed_out: bool) -> str | None:
         return None

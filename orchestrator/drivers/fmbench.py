@@ -217,6 +217,7 @@ class FmbenchDriver:
 
     name = "fmbench"
     bootstrap_timeout_s = BOOTSTRAP_TIMEOUT_S
+    cleanup_timeout_s = CLEANUP_STEP_TIMEOUT_S + STOP_CONTAINERS_TIMEOUT_S
     harvest_bootstrap_log = True
 
     def bootstrap_script(self, benchmarks: Sequence[BenchmarkSpec]) -> str:
@@ -262,8 +263,6 @@ class FmbenchDriver:
             "find work -mindepth 2 -maxdepth 2 -path 'work/results-*/report.md' "
             "-newer pid -print"
         )
-
-    cleanup_timeout_s = CLEANUP_STEP_TIMEOUT_S + STOP_CONTAINERS_TIMEOUT_S
 
     def cleanup_script(self, benchmark: BenchmarkSpec, timed_out: bool) -> str | None:
         # Limitation: a run the operator stops skips FMBench's cleanup step (it
