@@ -119,6 +119,8 @@ class LocalHostsDaemon:
             json.dumps({"pid": os.getpid(), "hosts": records}, indent=2),
         )
         logger.info("serving %d hosts", len(records))
+        for record in records:
+            logger.info("%s listens on 127.0.0.1:%d", record["name"], record["port"])
 
         reaper = asyncio.create_task(self._reap_orphans())
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -12,11 +13,15 @@ def last_json_line(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
+# The local-hosts daemon logs each host's port; its log outlives teardown.
+LISTENS = re.compile(r" listens on 127\.0\.0\.1:(\d+)$", re.M)
+
+
 def listening_ports_of(run_dir: Path) -> list[int]:
-    record = run_dir / "local-hosts" / "hosts.json"
-    if not record.exists():
-        return []
-    ports = [host["port"] for host in json.loads(record.read_text())["hosts"]]
+    """The run's host ports that still accept a connection."""
+    log = run_dir / "local-hosts" / "daemon.log"
+    ports = [int(port) for port in LISTENS.findall(log.read_text())]
+    assert ports, f"{log} names no port: the check would prove nothing"
     open_ports = []
     for port in ports:
         with socket.socket() as probe:
