@@ -72,6 +72,18 @@ class PoliciesViolated(InfraError):
         )
 
 
+class PreviewRefused(InfraError):
+    """The program, run offline in a process of its own, refused the spec.
+
+    `kind` names the error it raised there (PoliciesViolated,
+    NoSubnetForInstanceType, …); the message is that error's, unchanged.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
 class StackConfigInvalid(InfraError):
     """A stack file's settings are missing or malformed."""
 

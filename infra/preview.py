@@ -12,21 +12,26 @@ event loop; the thread's loops are closed when it ends, the settings
 defaults the SDK remembers across contexts are put back, and the caller's
 context, event loop and any mocks it installed itself are never touched.
 Previews may be called any number of times, from any thread or coroutine;
-they run one at a time.
+they run one at a time. A process that also drives the real engine (`run`,
+`up`) calls `check_in_own_process` instead, which runs the preview and the
+policy checks in a Python of its own: the mocks never enter that process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from fmbench_orch.infra.errors import PoliciesViolated
+from fmbench_orch.infra.errors import InfraError, PoliciesViolated, PreviewRefused
 from fmbench_orch.infra.policy.checks import PolicyConfig, Violation, run_checks
 from fmbench_orch.models.spec import StackSpec
 
@@ -37,6 +42,9 @@ PLACEHOLDER_PUBLIC_KEY = (
     "fmbench-orch-preview"
 )
 PROJECT = "fmbench-orchestrator"
+# The child imports pulumi and pulumi_aws (~1 s) and declares ~12 ms a host;
+# the cap on hosts per campaign keeps a preview far below this.
+OWN_PROCESS_TIMEOUT_S = 300
 # One preview at a time: the defaults restored after each (see
 # _settings_defaults_restored) are process-wide, so overlapping previews
 # would restore each other's leftovers.
@@ -243,3 +251,42 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
+
+
+def check_in_own_process(spec: StackSpec) -> None:
+    """`enforce_policies(preview_resources(spec), spec)`, in a child Python.
+
+    Raises PreviewRefused (its `kind` and message are the child's error) when
+    the program or a policy refuses the spec.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", __name__],
+        input=spec.model_dump_json(),
+        capture_output=True,
+        text=True,
+        timeout=OWN_PROCESS_TIMEOUT_S,
+    )
+    if done.returncode == 0:
+        return
+    try:
+        refusal = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise RuntimeError(
+            f"the offline preview failed (exit {done.returncode}): "
+            f"{done.stderr.strip()[-2000:]}"
+        ) from None
+    raise PreviewRefused(refusal["kind"], refusal["message"])
+
+
+def _check_spec_from_stdin() -> int:
+    spec = StackSpec.model_validate_json(sys.stdin.read())
+    try:
+        enforce_policies(preview_resources(spec), spec)
+    except InfraError as error:
+        json.dump({"kind": type(error).__name__, "message": str(error)}, sys.stdout)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_check_spec_from_stdin())

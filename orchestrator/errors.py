@@ -76,6 +76,7 @@ def exit_code_for(error: BaseException) -> ExitCode:
     from fmbench_orch.infra.errors import (
         NoSubnetForInstanceType,
         PoliciesViolated,
+        PreviewRefused,
         StackConfigInvalid,
         StackFileExists,
         StackFileMissing,
@@ -92,6 +93,10 @@ def exit_code_for(error: BaseException) -> ExitCode:
         return ExitCode.NOT_FOUND
     if isinstance(error, NoSubnetForInstanceType):
         return ExitCode.PROVISION_FAILED
+    if isinstance(error, PreviewRefused):
+        if error.kind == NoSubnetForInstanceType.__name__:
+            return ExitCode.PROVISION_FAILED
+        return ExitCode.INVALID_INPUT
     if isinstance(error, KeyboardInterrupt):
         return ExitCode.INTERRUPTED
     return ExitCode.INTERNAL

@@ -170,9 +170,10 @@ def _checked_spec(
             f"{spec.max_usd_per_hour:.2f}; see `fmbench-orch plan {campaign_file}`"
         )
     if spec.provider == "aws":
-        from fmbench_orch.infra.preview import enforce_policies, preview_resources
+        # This process goes on to drive the engine: the mocks stay out of it.
+        from fmbench_orch.infra.preview import check_in_own_process
 
-        enforce_policies(preview_resources(spec), spec)
+        check_in_own_process(spec)
     return spec
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -14,10 +17,15 @@ import pytest
 import yaml
 from pulumi.runtime import settings
 
-from fmbench_orch.infra.errors import NoSubnetForInstanceType, PoliciesViolated
+from fmbench_orch.infra.errors import (
+    NoSubnetForInstanceType,
+    PoliciesViolated,
+    PreviewRefused,
+)
 from fmbench_orch.infra.mocks import OfflineMocks
 from fmbench_orch.infra.preview import (
     PLACEHOLDER_PUBLIC_KEY,
+    check_in_own_process,
     check_policies,
     enforce_policies,
     preview_resources,
@@ -26,6 +34,7 @@ from fmbench_orch.infra.preview import (
 from fmbench_orch.models.compile import StackValues, compile_campaign
 from fmbench_orch.models.loader import load_campaign
 from fmbench_orch.models.spec import StackSpec
+from fmbench_orch.orchestrator.errors import ExitCode, exit_code_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ec2-llama3-8b-g6e.yml"
 VALUES = StackValues(
@@ -242,3 +251,45 @@ def test_pulumi_mocks_set_by_a_test_in_this_thread_are_not_disturbed(tmp_path):
     assert settings.SETTINGS.monitor.mocks is mine
     assert settings.get_project() == "other"
     assert mine.declared == []
+
+
+def test_in_its_own_process_a_policy_refusal_keeps_its_kind_and_message(tmp_path):
+    def expensive(document: dict) -> None:
+        document["budget"]["max_usd_per_hour"] = 1
+
+    spec = example_spec(tmp_path, expensive)
+
+    with pytest.raises(PreviewRefused) as caught:
+        check_in_own_process(spec)
+
+    assert caught.value.kind == "PoliciesViolated"
+    assert "stack-within-budget" in str(caught.value)
+    assert exit_code_for(caught.value) == ExitCode.INVALID_INPUT
+    check_in_own_process(example_spec(tmp_path))  # a good spec passes
+
+
+def test_a_run_on_aws_never_loads_the_mocks_into_the_process_that_drives_pulumi(
+    tmp_path,
+):
+    """`set_mocks` is process-wide: `run` previews in a child, never in itself."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from fmbench_orch.orchestrator.lifecycle import create_run\n"
+        f"create_run(Path({str(EXAMPLE)!r}), Path({str(tmp_path / 'runs')!r}))\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('pulumi'))\n"
+        "print(loaded)\n"
+    )
+    env = {**os.environ, "FMBENCH_OPERATOR_CIDR": "203.0.113.7/32"}
+
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert list((tmp_path / "runs").glob("*/*/stack.json"))
