@@ -12,7 +12,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from fmbench_orch.orchestrator.aws_leftovers import Clients, Leftover, error_code
+from fmbench_orch.orchestrator.aws_leftovers import (
+    Clients,
+    Leftover,
+    error_code,
+    find,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,30 @@ def remove(leftovers: list[Leftover], clients: Clients) -> Removal:
                     continue
             log.info("removed %s %s in %s", kind, item.id, item.region)
             removal.removed.append(item)
+    return removal
+
+
+def sweep_run(regions: list[str], run_id: str, clients: Clients) -> Removal:
+    """Remove whatever still carries `fmbench:run = run_id` in `regions`.
+
+    Run after a stack's destroy: an update interrupted mid-create leaves
+    resources AWS made but the state never recorded, and clearing the pending
+    creates forgets them; their tags still name the run.
+    """
+    from datetime import UTC, datetime
+
+    sweep = find(regions, datetime.now(UTC), None, clients)
+    mine = [item for item in sweep.due + sweep.fresh if item.run_id == run_id]
+    if mine:
+        log.warning(
+            "run %s: %d resource(s) outlived its stack (an interrupted update "
+            "leaves them outside the state): %s; removing them",
+            run_id,
+            len(mine),
+            ", ".join(f"{item.kind} {item.id}" for item in mine),
+        )
+    removal = remove(mine, clients)
+    removal.failures += sweep.problems
     return removal
 
 

@@ -122,6 +122,11 @@ class AwsProvisioner:
         return hosts_from_outputs(placed, run_dir, outputs)
 
     def destroy(self, spec: StackSpec, run_dir: Path) -> None:
+        # Limitation: the `pulumi` child shares our process group, so a Ctrl-C
+        # reaches it too; its first one cancels the update cleanly (what it
+        # left pending is cleared below), but a second kills it holding the
+        # stack's lock, and destroy then fails until the lock file is deleted
+        # from the backend — the run stays listed with the command to finish.
         stack = self._stack(spec, run_dir)
         try:
             self._engine(spec, "destroy", lambda: stack.destroy(on_output=_log_line))
@@ -137,7 +142,20 @@ class AwsProvisioner:
                 lambda: stack.refresh(clear_pending_creates=True, on_output=_log_line),
             )
             self._engine(spec, "destroy", lambda: stack.destroy(on_output=_log_line))
+        self._sweep_by_tag(spec)
         stack.workspace.remove_stack(spec.stack_name)
+
+    def _sweep_by_tag(self, spec: StackSpec) -> None:
+        """What the state lost track of goes too, found by the run's tag."""
+        from fmbench_orch.orchestrator.aws_leftovers import boto_clients
+        from fmbench_orch.orchestrator.aws_removal import sweep_run
+
+        removal = sweep_run(list(spec.regions), spec.run_id, boto_clients())
+        if removal.failures:
+            raise RuntimeError(
+                f"{spec.stack_name} is destroyed, but resources tagged with run "
+                f"{spec.run_id} remain: {'; '.join(removal.failures)}"
+            )
 
     def status(self, spec: StackSpec, run_dir: Path) -> dict[str, str]:
         import boto3

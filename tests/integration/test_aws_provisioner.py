@@ -148,3 +148,67 @@ def test_a_reclaimed_spot_instance_is_named_as_a_spot_interruption():
     reason = aws.lost_reason(reply)
     assert reason.startswith("spot interruption: EC2 reclaimed Spot instance i-0abc")
     assert "spot: false" in reason
+
+
+class InterruptedStack:
+    """The Automation API's stack as an `up` stopped mid-create leaves it: the
+    first destroy is refused because of the pending creates (engine text as
+    the CLI prints it)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.workspace = self
+
+    def destroy(self, on_output=None) -> None:
+        from pulumi.automation import CommandError
+        from pulumi.automation._cmd import CommandResult
+
+        self.calls.append("destroy")
+        if self.calls.count("destroy") == 1:
+            stderr = (
+                "error: the current deployment has 1 resource(s) with pending "
+                "operations:\n  * urn:pulumi:run::fmbench-orchestrator::"
+                "aws:ec2/instance:Instance::g6e-2xlarge, interrupted while creating"
+            )
+            raise CommandError(CommandResult(stdout="", stderr=stderr, code=255))
+
+    def refresh(self, clear_pending_creates: bool = False, on_output=None) -> None:
+        self.calls.append(f"refresh clear_pending_creates={clear_pending_creates}")
+
+    def remove_stack(self, name: str) -> None:
+        self.calls.append(f"remove {name}")
+
+
+@pytest.mark.usefixtures("aws")  # moto's server; the name hides the module
+def test_destroy_after_an_interrupted_up_clears_pending_creates_and_sweeps_by_tag(
+    ec2_run, monkeypatch: pytest.MonkeyPatch
+):
+    spec, run_dir = ec2_run
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    # Created by EC2 while the engine was stopped: in no state, tagged all the same.
+    stray = ec2.run_instances(
+        ImageId=MOTO_IMAGE,
+        InstanceType="g6e.2xlarge",
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[
+            {
+                "ResourceType": "instance",
+                "Tags": [{"Key": "fmbench:run", "Value": spec.run_id}],
+            }
+        ],
+    )["Instances"][0]["InstanceId"]
+    stack = InterruptedStack()
+    provisioner = aws.AwsProvisioner()
+    monkeypatch.setattr(provisioner, "_stack", lambda spec, run_dir: stack)
+
+    provisioner.destroy(spec, run_dir)
+
+    assert stack.calls == [
+        "destroy",
+        "refresh clear_pending_creates=True",
+        "destroy",
+        f"remove {spec.stack_name}",
+    ]
+    [reservation] = ec2.describe_instances(InstanceIds=[stray])["Reservations"]
+    assert reservation["Instances"][0]["State"]["Name"] == "terminated"

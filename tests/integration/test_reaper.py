@@ -320,3 +320,43 @@ def test_static_hosts_are_never_reaped_only_pointed_at(
     assert run.stack_name == "mine-2001011200ab"
     assert f"static hosts are yours; `{run.down_command}` cleans up" == reason
     assert "left alone: run mine-2001011200ab" in render_plan(plan)
+
+
+def test_after_a_stacks_destroy_the_runs_strays_go_and_nothing_else(
+    account: Account,
+) -> None:
+    """An update interrupted mid-create leaves resources the state forgot."""
+    from fmbench_orch.orchestrator.aws_leftovers import boto_clients
+    from fmbench_orch.orchestrator.aws_removal import sweep_run
+
+    run = "2612031200cd"
+    fresh_ttl = (datetime.now(UTC) + timedelta(hours=6)).isoformat(timespec="seconds")
+    strays: set[Resource] = set()
+    for region in (EAST, WEST):
+        ec2 = boto3.client("ec2", region_name=region)
+        reply = ec2.run_instances(
+            ImageId=IMAGE,
+            InstanceType="g6e.2xlarge",
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[
+                {"ResourceType": "instance", "Tags": tags(fresh_ttl, run)}
+            ],
+        )
+        strays.add((region, "instance", reply["Instances"][0]["InstanceId"]))
+        group = ec2.create_security_group(
+            GroupName=f"fmbench-stray-{region}",
+            Description="test",
+            TagSpecifications=[
+                {"ResourceType": "security-group", "Tags": tags(fresh_ttl, run)}
+            ],
+        )
+        strays.add((region, "security-group", group["GroupId"]))
+    before = both_regions()
+
+    removal = sweep_run([EAST, WEST], run, boto_clients())
+
+    assert removal.failures == []
+    assert {(r.region, r.kind, r.id) for r in removal.removed} == strays
+    assert both_regions() == before - strays
+    assert sweep_run([EAST, WEST], run, boto_clients()).removed == []
