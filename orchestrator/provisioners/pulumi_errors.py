@@ -47,6 +47,11 @@ class Unauthorized(EngineError):
     kind = "unauthorized"
 
 
+class NoDefaultVpc(EngineError):
+    kind = "no-default-vpc"
+    exit_code = ExitCode.INVALID_INPUT
+
+
 class PulumiMissing(EngineError):
     kind = "pulumi-missing"
     exit_code = ExitCode.INVALID_INPUT
@@ -92,11 +97,19 @@ RULES = (
         "(aws sso login / aws configure) and check the IAM policy named above",
     ),
     _rule(
+        r"no matching EC2 VPC found",
+        NoDefaultVpc,
+        "the host's region has no default VPC (many accounts delete it); give "
+        "the host network.vpc_id and network.subnet_ids, or create one with "
+        "`aws ec2 create-default-vpc --region <region>`",
+    ),
+    _rule(
         r"conflict: Another update is currently in progress|\[409\] Conflict"
         r"|the stack is currently locked",
         ConcurrentUpdate,
-        "another update holds this stack's lock; wait for it, or if it died, run "
-        "`pulumi cancel` on the stack",
+        "another update holds this stack's lock; wait for it, or if it died: "
+        "with Pulumi Cloud run `pulumi cancel` on the stack, with a file or S3 "
+        "backend delete the stack's file under .pulumi/locks/ in the backend",
     ),
     _rule(
         r"pending operations|interrupted while creating",

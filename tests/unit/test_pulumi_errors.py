@@ -40,7 +40,13 @@ CAPTURED = {
         "error: the stack is currently locked by 1 lock(s). Either wait for the "
         "other process(es) to end or delete the lock file with `pulumi cancel`.",
         errors.ConcurrentUpdate,
-        "pulumi cancel",
+        ".pulumi/locks/",
+    ),
+    "no default vpc": (
+        "error: aws:ec2/getVpc:getVpc resource 'default-vpc' has a problem: "
+        "reading EC2 VPCs: no matching EC2 VPC found",
+        errors.NoDefaultVpc,
+        "create-default-vpc",
     ),
     "conflict": (
         "error: [409] Conflict: Another update is currently in progress.",
