@@ -272,6 +272,25 @@ def execute_run(
     return outcome
 
 
+def provision_and_keep(run_dir: RunDirectory, spec: StackSpec) -> list[Any]:
+    """`up`: create the hosts and leave them up; a failed `up` leaves nothing.
+
+    The run is listed as live before anything exists; if provisioning fails,
+    what it created is destroyed (and the ProvisionFailed raised) as `run`
+    would.
+    """
+    events = EventLog(run_dir.path)
+    provisioner = provisioner_for(spec, run_dir)
+    record_live(run_dir, spec)
+    try:
+        hosts = _provision(provisioner, spec, run_dir, events)
+    except ProvisionFailed:
+        destroy_with_retry(provisioner, spec, run_dir, events)
+        raise
+    _as_launched(spec, hosts, run_dir)
+    return hosts
+
+
 def _provision(
     provisioner: Provisioner, spec: StackSpec, run_dir: RunDirectory, events: EventLog
 ) -> list[Any]:

@@ -200,15 +200,10 @@ def logs(run_dir: Path, host: str | None, benchmark: str | None) -> None:
 @runs_root_option
 def up(file: Path, runs_dir: Path) -> None:
     """Create a campaign's hosts and leave them up (finish with resume or down)."""
-    from fmbench_orch.orchestrator.events import EventLog
-    from fmbench_orch.orchestrator.lifecycle import create_run, provisioner_for
+    from fmbench_orch.orchestrator.lifecycle import create_run, provision_and_keep
 
     run_dir, spec = create_run(file, runs_dir)
-    from fmbench_orch.orchestrator.registry import record_live
-
-    record_live(run_dir, spec)
-    hosts = provisioner_for(spec, run_dir).up(spec, run_dir.path)
-    EventLog(run_dir.path).emit("provision", "ok", detail=f"{len(hosts)} host(s)")
+    hosts = provision_and_keep(run_dir, spec)
     for host in hosts:
         click.echo(f"{host.name}  {host.user}@{host.address}:{host.port}")
     click.echo(f"run directory: {run_dir.path}")
