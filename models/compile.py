@@ -150,6 +150,7 @@ def _host_spec(
         ),
         capacity=CapacitySpec(**host.capacity.model_dump()) if host.capacity else None,
         spot=host.spot,
+        on_spot_interruption=host.on_spot_interruption,
         price_per_hour=kind.price_per_hour(region),
         tags={**tags, TAG_HOST: name},
         uploads=(

@@ -302,6 +302,12 @@ class HostConfig(StrictModel):
         "host (provider aws).",
     )
     spot: bool = Field(default=False, description="Ask for a Spot instance.")
+    on_spot_interruption: Literal["fail", "on-demand"] = Field(
+        default="fail",
+        description="With spot, when EC2 reclaims the host: fail what it had not "
+        "finished, or replace it with an On-Demand host and rerun its benchmarks "
+        "that did not succeed (on-demand).",
+    )
     upload_files: list[UploadFile] = Field(
         default=[], description="Files copied to the host before its benchmarks."
     )
@@ -372,6 +378,13 @@ class HostConfig(StrictModel):
                 "ssh_user is required with an explicit AMI id (ubuntu for Ubuntu "
                 "AMIs, ec2-user for Amazon Linux)",
                 {"loc": ("ssh_user",)},
+            )
+        if self.on_spot_interruption == "on-demand" and not self.spot:
+            raise PydanticCustomError(
+                "interruption_without_spot",
+                "on_spot_interruption: on-demand only applies to Spot hosts; set "
+                "spot: true or remove it",
+                {"loc": ("on_spot_interruption",)},
             )
         name_benchmarks(self.benchmarks)
         return self

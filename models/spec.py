@@ -136,6 +136,8 @@ class HostSpec(SpecModel):
     benchmarks: tuple[BenchmarkSpec, ...]
     static: StaticSpec | None = None
     availability_zone: str | None = None
+    # With spot: replace a reclaimed host with an On-Demand one and rerun.
+    on_spot_interruption: Literal["fail", "on-demand"] = "fail"
     # Tried in order when EC2 has no capacity or quota for the placement above.
     fallbacks: tuple[Placement, ...] = ()
 
@@ -195,6 +197,19 @@ class StackSpec(SpecModel):
     def with_host(self, host: HostSpec) -> StackSpec:
         """The spec with the host of the same name replaced by `host`."""
         hosts = tuple(host if h.name == host.name else h for h in self.hosts)
+        return self.model_copy(update={"hosts": hosts})
+
+    def on_demand(self, names: set[str]) -> StackSpec:
+        """The spec with the named hosts On-Demand instead of Spot."""
+        hosts = tuple(
+            h.model_copy(update={"spot": False}) if h.name in names else h
+            for h in self.hosts
+        )
+        return self.model_copy(update={"hosts": hosts})
+
+    def only(self, names: set[str]) -> StackSpec:
+        """The spec narrowed to the named hosts (for running some of them again)."""
+        hosts = tuple(h for h in self.hosts if h.name in names)
         return self.model_copy(update={"hosts": hosts})
 
     def placed_as(self, instance_types: dict[str, tuple[str, str]]) -> StackSpec:

@@ -243,6 +243,17 @@ def execute_run(
                     stop=guard.stop,
                     explain=getattr(provisioner, "why_lost", None),
                 )
+                spec, outcome.results = _rerun_reclaimed_on_demand(
+                    provisioner,
+                    spec,
+                    hosts,
+                    outcome.results,
+                    run_dir,
+                    events,
+                    guard,
+                    progress,
+                )
+                outcome.spec = spec
     except ProvisionFailed as error:
         outcome.provision_error = str(error)
         outcome.provision_exit = error.exit_code
@@ -311,6 +322,57 @@ def _provision(
     duration = time.monotonic() - started
     events.emit("provision", "ok", duration=duration, detail=f"{len(hosts)} host(s)")
     return hosts
+
+
+def _rerun_reclaimed_on_demand(
+    provisioner: Provisioner,
+    spec: StackSpec,
+    hosts: list[Any],
+    results: list[BenchmarkResult],
+    run_dir: RunDirectory,
+    events: EventLog,
+    guard: InterruptGuard,
+    progress: Progress | None,
+) -> tuple[StackSpec, list[BenchmarkResult]]:
+    """Spot hosts EC2 took back, with `on_spot_interruption: on-demand`, come
+    back On-Demand (one more `up`) and rerun what did not succeed on them."""
+    from fmbench_orch.orchestrator.runner import run_benchmarks
+
+    reclaimed = getattr(provisioner, "spot_reclaimed", None)
+    if reclaimed is None or guard.interrupted:
+        return spec, results
+    by_name = {host.name: host for host in hosts}
+    asked = {
+        host.name
+        for host in spec.hosts
+        if host.spot and host.on_spot_interruption == "on-demand"
+    }
+    unfinished = {r.host for r in results if r.status != "success" and r.host in asked}
+    names = {name for name in unfinished if reclaimed(by_name[name])}
+    if not names:
+        return spec, results
+    log.warning(
+        "%s: EC2 reclaimed Spot host(s) %s; replacing them with On-Demand hosts "
+        "and rerunning what did not succeed on them",
+        spec.stack_name,
+        ", ".join(sorted(names)),
+    )
+    events.emit("spot-retry", "on-demand", detail=", ".join(sorted(names)))
+    spec = spec.on_demand(names)
+    run_dir.update_spec(spec)
+    hosts = _provision(provisioner, spec, run_dir, events)
+    again = run_benchmarks(
+        spec.only(names),
+        hosts,
+        run_dir.path,
+        events,
+        progress=progress,
+        stop=guard.stop,
+        explain=getattr(provisioner, "why_lost", None),
+        rerun=lambda result: result.status != "success",
+    )
+    latest = {(r.host, r.benchmark): r for r in again}
+    return spec, [latest.get((r.host, r.benchmark), r) for r in results]
 
 
 def _as_launched(spec: StackSpec, hosts: list[Any], run_dir: RunDirectory) -> StackSpec:

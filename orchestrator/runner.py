@@ -91,7 +91,7 @@ def run_benchmarks(
     stop: threading.Event | None = None,
     *,
     limits: RunnerLimits | None = None,
-    retry_failed: bool = False,
+    rerun: Callable[[BenchmarkResult], bool] | None = None,
     explain: Callable[[Host], str | None] | None = None,
 ) -> list[BenchmarkResult]:
     """Run every benchmark of `spec` on `hosts`; return the results, spec order.
@@ -100,8 +100,8 @@ def run_benchmarks(
     phase change and as output arrives. Setting `stop` stops starting
     benchmarks, kills running ones' process groups and returns what is known
     (killed benchmarks come back as failures and are not recorded, so a
-    resume reruns them). Recorded results are reused; with `retry_failed`
-    only successful ones are. `explain` (the provisioner's `why_lost`) says
+    resume reruns them). Recorded results are reused, but for those `rerun`
+    picks, which run again. `explain` (the provisioner's `why_lost`) says
     why a host that stopped answering is gone, for the results' reason.
     """
     layout = RunLayout(run_dir)
@@ -116,7 +116,7 @@ def run_benchmarks(
         pending = []
         for benchmark in host_spec.benchmarks:
             recorded = _recorded(layout, host_spec.name, benchmark.name)
-            if recorded is None or (retry_failed and recorded.status != "success"):
+            if recorded is None or (rerun is not None and rerun(recorded)):
                 pending.append(benchmark)
             else:
                 results[(host_spec.name, benchmark.name)] = recorded

@@ -179,6 +179,10 @@ class AwsProvisioner:
         """What EC2 says of a host that stopped answering (see `lost_reason`)."""
         return _why_lost(host)
 
+    def spot_reclaimed(self, host: Host) -> bool:
+        """Whether EC2 took the host back: a Spot interruption."""
+        return _state_reason(host) in SPOT_REASONS
+
     def _stack(self, spec: StackSpec, run_dir: Path) -> Any:
         from pulumi import automation as auto
 
@@ -261,13 +265,26 @@ class ExistingStackProvisioner:
 
 
 def _why_lost(host: Host) -> str | None:
+    reply = _describe(host)
+    return None if reply is None else lost_reason(reply)
+
+
+def _state_reason(host: Host) -> str | None:
+    """EC2's StateReason code for the host's instance, if it has one."""
+    reply = _describe(host) or {}
+    for reservation in reply.get("Reservations", []):
+        for instance in reservation.get("Instances", []):
+            return instance.get("StateReason", {}).get("Code")
+    return None
+
+
+def _describe(host: Host) -> dict[str, Any] | None:
     import boto3
 
     if not host.instance_id:
         return None
     client = boto3.client("ec2", region_name=host.region)
-    reply = client.describe_instances(InstanceIds=[host.instance_id])
-    return lost_reason(reply)
+    return client.describe_instances(InstanceIds=[host.instance_id])
 
 
 # EC2's state reasons for an instance it took away (StateReason.Code).
@@ -290,8 +307,8 @@ def lost_reason(reply: dict[str, Any]) -> str | None:
             if code in SPOT_REASONS:
                 return (
                     f"spot interruption: EC2 reclaimed Spot instance "
-                    f"{instance['InstanceId']} ({code}); rerun the campaign, add "
-                    "fallbacks, or set spot: false for an On-Demand host"
+                    f"{instance['InstanceId']} ({code}); rerun the campaign, "
+                    "or set on_spot_interruption: on-demand (or spot: false)"
                 )
             detail = f" ({code}: {reason.get('Message', '')})" if code else ""
             return f"instance {instance['InstanceId']} is {state}{detail}"

@@ -97,6 +97,11 @@ EXPECTED: dict[str, tuple[str, str, int | None]] = {
     "tags-not-text.yml": ("tags.team", "write a text value", 3),
     "budget-not-a-mapping.yml": ("budget", "got 12; write a mapping", 2),
     "provider-typo.yml": ("provider", "got 'ec2'; expected 'local', 'aws'", 2),
+    "spot-retry-without-spot.yml": (
+        "hosts[0].on_spot_interruption",
+        "only applies to Spot hosts; set spot: true",
+        5,
+    ),
     "volume-type-unknown.yml": (
         "hosts[0].storage.volume_type",
         "got 'gp4'; expected 'gp2', 'gp3', 'io1' or 'io2'",
