@@ -29,6 +29,7 @@ from typing import BinaryIO, Literal
 
 from paramiko import Channel
 
+from fmbench_orch.orchestrator.redaction import StreamMask, redact
 from fmbench_orch.orchestrator.remote import READ_CHUNK, RemoteHost
 from fmbench_orch.orchestrator.ssh_errors import ConnectionLost, RemoteError
 
@@ -277,6 +278,7 @@ def _stream(
 ) -> FollowEnd:
     partial = b""
     heard = time.monotonic()
+    mask = StreamMask()
     while True:
         try:
             data = channel.recv(READ_CHUNK)
@@ -299,12 +301,13 @@ def _stream(
         if not data:
             break
         heard = time.monotonic()
-        sink.write(data)
+        sink.write(mask.feed(data))
         sink.flush()
         lines = (partial + data).split(b"\n")
         partial = lines.pop()
         if on_line is not None and lines:
-            on_line(lines[-1].decode(errors="replace").rstrip("\r"))
+            on_line(redact(lines[-1].decode(errors="replace").rstrip("\r")))
+    sink.write(mask.flush())
     remote.exit_status(channel, phase="running")
     return FollowEnd("ended", _exit_code_from(_drain_stderr(channel)))
 

@@ -5,7 +5,9 @@ an exception message, in a command's output, in a library's debug line.
 `remember(value)` adds a value (the secret uploader calls it as it reads
 one); `install()` makes every log record created from then on carry
 `[redacted]` in its place, whichever handler receives it (the CLI's, a log
-file, pytest's capture).
+file, pytest's capture). What comes back from a host — a benchmark's live
+log, harvested files — goes through `StreamMask`, which overwrites the same
+values byte for byte, so sizes, offsets and the hosts' listings still agree.
 """
 
 from __future__ import annotations
@@ -85,3 +87,39 @@ def install() -> None:
         return record
 
     logging.setLogRecordFactory(redacting_factory)
+
+
+class StreamMask:
+    """Overwrites known secrets with `*` in a byte stream that arrives in pieces.
+
+    A secret split across two pieces is still caught: the last bytes of each
+    piece are held back until the next one (or `flush`). With no secret
+    known, pieces pass through untouched.
+    """
+
+    def __init__(self) -> None:
+        with _lock:
+            found = {value.encode() for value in _known}
+        self._secrets = sorted(found, key=len, reverse=True)
+        self._keep = max((len(value) for value in self._secrets), default=1) - 1
+        self._held = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """The masked bytes that can be written now."""
+        if not self._secrets:
+            return data
+        data = self._mask(self._held + data)
+        cut = max(len(data) - self._keep, 0)
+        self._held = data[cut:]
+        return data[:cut]
+
+    def flush(self) -> bytes:
+        """What was held back, at the end of the stream."""
+        held, self._held = self._held, b""
+        return held
+
+    def _mask(self, data: bytes) -> bytes:
+        for secret in self._secrets:
+            if secret in data:
+                data = data.replace(secret, b"*" * len(secret))
+        return data

@@ -5,7 +5,8 @@ remote `tar -x`, which costs one round trip instead of several per file. The
 harvest is one remote `tar -c` read straight into `tarfile` with the `data`
 filter: hosts are untrusted, so absolute names, names that climb out, links
 and device files are refused, and every file is checked against a remote
-listing of sizes and hashed as it is written.
+listing of sizes and hashed as it is written; known secret values in it are
+overwritten byte for byte on the way (see `redaction.StreamMask`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from fmbench_orch.models.results import Artifact
 from fmbench_orch.models.spec import UploadSpec
 from fmbench_orch.orchestrator.jobs import bash
 from fmbench_orch.orchestrator.layout import remote_path
+from fmbench_orch.orchestrator.redaction import StreamMask
 from fmbench_orch.orchestrator.remote import READ_CHUNK, RemoteHost
 from fmbench_orch.orchestrator.secret_upload import upload_secret, writes_itself
 from fmbench_orch.orchestrator.ssh_errors import ConnectionLost, RemoteError
@@ -274,17 +276,23 @@ def _extract(stream, strip: str, dest: Path, run_dir: Path, report: Harvest) -> 
                 report.refused.append(f"{name} (cannot be written: {exc.strerror})")
                 continue
             source = archive.extractfile(member)
+            mask = StreamMask()
             with out:
                 while chunk := source.read(_TAR_READ):
-                    digest.update(chunk)
-                    out.write(chunk)
-                    size += len(chunk)
+                    size += _write(out, digest, mask.feed(chunk))
+                size += _write(out, digest, mask.flush())
             os.utime(target, (member.mtime, member.mtime))
             report.written[clean] = size
             relative = target.relative_to(run_dir).as_posix()
             report.artifacts.append(
                 Artifact(path=relative, size=size, sha256=digest.hexdigest())
             )
+
+
+def _write(out, digest, data: bytes) -> int:
+    digest.update(data)
+    out.write(data)
+    return len(data)
 
 
 def _unsafe(name: str) -> str | None:

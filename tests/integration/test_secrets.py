@@ -164,3 +164,39 @@ def test_the_cli_never_prints_the_token_even_at_debug_level(
     run_dir = Path(json.loads(done.stdout.strip().splitlines()[-1])["run_dir"])
     assert files_holding(run_dir, token) == []
     assert files_holding(tmp_path / "home", token) == []
+
+
+def test_a_benchmark_that_prints_the_token_leaves_it_in_no_log_or_artifact(
+    tmp_path: Path, token: str, token_path: Path
+) -> None:
+    campaign = tmp_path / "campaign.yml"
+    campaign.write_text(
+        f"""\
+name: chatty
+provider: local
+ttl: 10m
+secrets:
+  hf_token: {{env: {TOKEN_ENV}}}
+hosts:
+  - instance_type: g5.xlarge
+    benchmarks:
+      - name: leaks
+        driver: command
+        run: |
+          mkdir -p results
+          echo "loaded token $(cat {HF_TOKEN_REMOTE}) ok"
+          cp {HF_TOKEN_REMOTE} results/copied-token.txt
+"""
+    )
+
+    run_dir, spec = create_run(campaign, tmp_path / "runs")
+    outcome = execute_run(run_dir, spec)
+
+    [result] = outcome.results
+    # The copy matched the host's listing (same size): nothing was lost.
+    assert result.status == "success", result.reason
+    assert files_holding(run_dir.path, token) == []
+    live_log = next((run_dir.path / "logs").rglob("leaks.log")).read_text()
+    assert live_log == f"loaded token {'*' * len(token)} ok\n"
+    copied = next((run_dir.path / "artifacts").rglob("copied-token.txt"))
+    assert copied.read_text() == "*" * len(token)

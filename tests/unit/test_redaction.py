@@ -90,3 +90,27 @@ def test_installing_twice_wraps_the_record_factory_once() -> None:
     redaction.install()
 
     assert logging.getLogRecordFactory() is factory
+
+
+def test_a_secret_split_anywhere_across_pieces_is_masked_byte_for_byte(
+    token: str,
+) -> None:
+    data = f"before {token} middle {token}\nafter".encode()
+
+    for cut in range(1, len(data)):
+        mask = redaction.StreamMask()
+        out = mask.feed(data[:cut]) + mask.feed(data[cut:]) + mask.flush()
+
+        assert len(out) == len(data)
+        assert token.encode() not in out
+        assert out.startswith(b"before ") and out.endswith(b"\nafter")
+
+
+def test_with_no_secret_known_pieces_pass_through_untouched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redaction, "_known", set())
+    mask = redaction.StreamMask()
+
+    assert mask.feed(b"abc") == b"abc"
+    assert mask.flush() == b""
