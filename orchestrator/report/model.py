@@ -168,6 +168,9 @@ class TelemetrySummary:
     # (seconds since the first sample, mean utilization over the host's GPUs)
     gpu_series: tuple[tuple[float, float], ...] = ()
     cpu_series: tuple[tuple[float, float], ...] = ()
+    # (seconds, MiB): the host's memory in use, and the sum over its GPUs.
+    memory_series: tuple[tuple[float, float], ...] = ()
+    gpu_memory_series: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,8 @@ def charts(report: Report) -> list[Chart]:
         _sweep_throughput_vs_cost(report),
         _sweep_latency_vs_batch(report),
         _gpu_utilization(report),
+        _cpu_utilization(report),
+        _memory_in_use(report),
     ]
     return [chart for chart in found if chart is not None and chart.svg]
 
@@ -264,6 +266,55 @@ def _gpu_utilization(report: Report) -> Chart | None:
         ),
         "Long stretches near 0 % are paid-for idle accelerators."
         + _left_out(len(with_gpu)),
+        "telemetry",
+    )
+
+
+def _cpu_utilization(report: Report) -> Chart | None:
+    with_cpu = [t for t in report.telemetry if t.cpu_series]
+    if not with_cpu:
+        return None
+    series = [
+        Series(f"{t.host} · {t.benchmark}", list(t.cpu_series))
+        for t in with_cpu[:MAX_SERIES]
+    ]
+    return Chart(
+        "CPU utilization",
+        scatter_chart(
+            "Host CPU utilization over each benchmark",
+            series,
+            "seconds since the benchmark started",
+            "CPU utilization (%)",
+            lines=True,
+        ),
+        "A host pinned near 100 % while its GPUs idle is CPU-bound (tokenization, "
+        "the load generator)." + _left_out(len(with_cpu)),
+        "telemetry",
+    )
+
+
+def _memory_in_use(report: Report) -> Chart | None:
+    series = []
+    for t in report.telemetry:
+        if t.memory_series:
+            series.append(Series(f"{t.host} · {t.benchmark} · host", t.memory_series))
+        if t.gpu_memory_series:
+            series.append(
+                Series(f"{t.host} · {t.benchmark} · GPUs", t.gpu_memory_series)
+            )
+    if not series:
+        return None
+    return Chart(
+        "Memory in use",
+        scatter_chart(
+            "Host and GPU memory in use over each benchmark",
+            series[:MAX_SERIES],
+            "seconds since the benchmark started",
+            "memory in use (MiB)",
+            lines=True,
+        ),
+        "GPU memory is summed over the host's GPUs; a model that barely fills "
+        "them may fit a smaller instance." + _left_out(len(series)),
         "telemetry",
     )
 

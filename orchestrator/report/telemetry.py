@@ -63,6 +63,8 @@ def read_telemetry(
         idle_gpu_flag=idle_percent is not None and idle_percent >= IDLE_FLAG_PERCENT,
         gpu_series=_downsample(gpu_series),
         cpu_series=_downsample(_relative([(t, c) for t, c, _ in cpu])),
+        memory_series=_downsample(_relative([(t, m) for t, _, m in cpu])),
+        gpu_memory_series=_downsample(_sum_per_time(gpu)),
     )
 
 
@@ -96,6 +98,16 @@ def _rows(path: Path) -> Iterable[list[str]]:
     with path.open(newline="", encoding="utf-8", errors="replace") as lines:
         rows = list(csv.reader(lines))
     return [[cell.strip() for cell in row] for row in rows[1:]]
+
+
+def _sum_per_time(
+    samples: list[tuple[float, int, float, float]],
+) -> list[tuple[float, float]]:
+    """GPU memory in use summed over the host's GPUs, per whole second."""
+    buckets: dict[int, float] = {}
+    for moment, _, _, memory in samples:
+        buckets[round(moment)] = buckets.get(round(moment), 0.0) + memory
+    return _relative([(float(t), m) for t, m in sorted(buckets.items())])
 
 
 def _mean_per_time(

@@ -257,6 +257,9 @@ def test_telemetry_beside_a_benchmark_is_charted_and_idle_gpus_flagged(fmbench_r
         for s in range(60)
     ]
     (telemetry / "gpu.csv").write_text("\n".join(lines) + "\n")
+    host = ["epoch_s,cpu_percent,memory_used_mib"]
+    host += [f"{1796817660 + s},{20 + s},{4000 + 10 * s}" for s in range(60)]
+    (telemetry / "host.csv").write_text("\n".join(host) + "\n")
 
     write_report([fmbench_run], fmbench_run)
     markdown = (fmbench_run / "report.md").read_text()
@@ -265,6 +268,9 @@ def test_telemetry_beside_a_benchmark_is_charted_and_idle_gpus_flagged(fmbench_r
     assert "**Idle GPUs** for half the time or more: g6e-2xlarge · llama." in markdown
     assert "| g6e-2xlarge | llama | 1 | 60 s | 31.7 % | 40 s | 66.7 % |" in markdown
     assert "GPU utilization over each benchmark" in html
+    assert "Host CPU utilization over each benchmark" in html
+    assert "Host and GPU memory in use over each benchmark" in html
+    assert "g6e-2xlarge · llama · GPUs" in html
 
 
 def test_the_end_of_a_run_gets_its_report_or_a_warning_never_an_error(

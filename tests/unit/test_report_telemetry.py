@@ -158,6 +158,8 @@ def test_mostly_idle_gpus_are_flagged_with_their_idle_time(tmp_path):
     assert summary.gpu_util_mean_percent == pytest.approx((7 * 2 + 3 * 170) / 20)
     assert summary.gpu_series[0] == (0.0, 1.0)
     assert summary.gpu_series[-1] == (9.0, 85.0)
+    # Memory is summed over the two GPUs (one at 1000 MiB, one at 30000).
+    assert summary.gpu_memory_series[0] == (0.0, 31000.0)
 
 
 def test_busy_gpus_are_not_flagged(tmp_path):
