@@ -119,7 +119,14 @@ def schema(output: Path | None) -> None:
     help="Print the plan as Markdown for a pull-request comment (an invalid "
     "file prints its problems); the exit code is the same.",
 )
-def plan(file: Path, as_json: bool, as_markdown: bool) -> None:
+@click.option(
+    "--check-aws",
+    is_flag=True,
+    help="Also ask AWS, with your credentials, whether each host's instance type "
+    "is offered in its region and zone, its AMI exists and the vCPU quotas hold "
+    "the hosts (fallbacks too); exit 5 when a check fails.",
+)
+def plan(file: Path, as_json: bool, as_markdown: bool, check_aws: bool) -> None:
     """Show what a campaign will create and cost; start nothing."""
     from fmbench_orch.models.errors import ConfigError
     from fmbench_orch.models.loader import load_campaign
@@ -127,25 +134,40 @@ def plan(file: Path, as_json: bool, as_markdown: bool) -> None:
     from fmbench_orch.orchestrator.plan import plan_spec, plan_summary
 
     try:
-        summary = plan_summary(plan_spec(load_campaign(file)))
+        spec = plan_spec(load_campaign(file))
     except ConfigError as error:
         if as_markdown:
             click.echo(markdown.invalid_section(str(file), error.render()), nl=False)
         raise
+    summary = plan_summary(spec)
+    checks = None
+    if check_aws:
+        from fmbench_orch.orchestrator.aws_checks import check_spec
+
+        checks = check_spec(spec)
+        summary["aws_checks"] = checks.as_dict()
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     elif as_markdown:
         click.echo(markdown.plan_section(summary, str(file)), nl=False)
+        if checks is not None:
+            click.echo(markdown.aws_checks_section(summary["aws_checks"]), nl=False)
     else:
-        from fmbench_orch.orchestrator.console import print_plan
+        from fmbench_orch.orchestrator.console import print_aws_checks, print_plan
 
         print_plan(summary)
+        if checks is not None:
+            print_aws_checks(summary["aws_checks"])
     if not summary["budget"]["within"]:
         raise OverBudget("; ".join(summary["budget"]["problems"]))
     if summary["policy_violations"]:
         from fmbench_orch.infra.errors import PoliciesViolated
 
         raise PoliciesViolated(summary["campaign"], summary["policy_violations"])
+    if checks is not None and not checks.passed:
+        from fmbench_orch.orchestrator.aws_checks import AwsChecksFailed
+
+        raise AwsChecksFailed(summary["campaign"], checks)
 
 
 def main() -> None:

@@ -140,3 +140,30 @@ def print_outcome(summary: dict[str, Any], console: Console | None = None) -> No
     report = Path(summary["run_dir"]) / "report.html"
     if report.is_file():
         console.print(f"Report: {report} (and report.md, report.csv beside it)")
+
+
+def print_aws_checks(checks: dict[str, Any], console: Console | None = None) -> None:
+    """What `plan --check-aws` found, one line per finding."""
+    console = console or Console()
+    if checks["skipped"]:
+        console.print(f"AWS checks: {checks['skipped']}", markup=False)
+        return
+    passed = len(checks["findings"]) - checks["failures"] - checks["warnings"]
+    console.print(
+        f"AWS checks: {checks['failures']} failed, {checks['warnings']} warning(s), "
+        f"{passed} passed",
+        style="green" if checks["passed"] else "bold red",
+    )
+    marks = {"ok": ("✓", "green"), "warning": ("!", "yellow"), "failure": ("✗", "red")}
+    for finding in checks["findings"]:
+        mark, style = marks[finding["verdict"]]
+        who = ", ".join(finding["hosts"])
+        text = f"{who}: {finding['message']}" if who else finding["message"]
+        # soft_wrap: a long finding stays one line for grep and logs.
+        console.print(
+            f"  {mark} {text}",
+            style=style,
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )

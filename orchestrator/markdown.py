@@ -94,6 +94,30 @@ def plan_section(summary: dict[str, Any], source: str) -> str:
     return _bounded(lines)
 
 
+def aws_checks_section(checks: dict[str, Any]) -> str:
+    """What `plan --check-aws` found: its failures and warnings, and a count."""
+    if checks["skipped"]:
+        return _bounded([f"AWS checks: {_text(checks['skipped'])}", ""])
+    passed = len(checks["findings"]) - checks["failures"] - checks["warnings"]
+    icons = {"failure": "❌", "warning": "⚠️"}
+    lines = [
+        f"#### {_ok(checks['passed'])} AWS checks: {checks['failures']} failed · "
+        f"{checks['warnings']} warning(s) · {passed} passed",
+        "",
+    ]
+    shown = [f for f in checks["findings"] if f["verdict"] in icons]
+    for finding in shown[:MAX_TABLE_ROWS]:
+        who = ", ".join(finding["hosts"])
+        text = f"{who}: {finding['message']}" if who else finding["message"]
+        lines.append(f"- {icons[finding['verdict']]} {_text(text)}")
+    if len(shown) > MAX_TABLE_ROWS:
+        lines.append(
+            f"- … and {len(shown) - MAX_TABLE_ROWS} more "
+            "(`fmbench-orch plan --check-aws --json`)"
+        )
+    return _bounded(lines)
+
+
 def invalid_section(source: str, problems: str) -> str:
     """A campaign file that does not validate, with every problem found."""
     return _bounded(
