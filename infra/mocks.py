@@ -2,7 +2,7 @@
 
 `OfflineMocks` records every resource the program declares (type, name and
 inputs as they travel on the wire, camelCase) and answers the data sources
-the program reads with stable, made-up values: a default VPC, three zones
+the program reads with stable, made-up values: a default VPC, six zones
 per region offering every instance type, one default subnet per zone, and
 an AMI id derived from the SSM parameter name. Ids and addresses are derived
 from names, so two runs give the same answers.
@@ -20,7 +20,9 @@ import pulumi
 # Limitation: offline, every instance type is offered in every zone — a type
 # AWS does not offer in a region is caught only by a real `pulumi preview`.
 MOCK_ACCOUNT = "123456789012"
-MOCK_ZONE_SUFFIXES = ("a", "b", "c")
+# Every zone letter a region has today (us-east-1 goes up to f): offline, a
+# host pinned to any real zone finds it.
+MOCK_ZONE_SUFFIXES = ("a", "b", "c", "d", "e", "f")
 
 _VPC = "aws:ec2/getVpc:getVpc"
 _SUBNET = "aws:ec2/getSubnet:getSubnet"

@@ -293,3 +293,14 @@ def test_a_run_on_aws_never_loads_the_mocks_into_the_process_that_drives_pulumi(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     assert list((tmp_path / "runs").glob("*/*/stack.json"))
+
+
+def test_a_host_pinned_to_a_later_zone_of_its_region_previews_offline(tmp_path):
+    def in_zone_d(document: dict) -> None:
+        document["hosts"][0]["availability_zone"] = "us-east-1d"
+
+    spec = example_spec(tmp_path, in_zone_d)
+
+    resources = preview_resources(spec)
+
+    assert sum(r["type"] == "aws:ec2/instance:Instance" for r in resources) == 2
