@@ -4,7 +4,10 @@
 names the campaign file and holds the values fixed when the stack was
 created — run id, creation time, operator, operator CIDR, public key — so
 every `pulumi preview` and `pulumi up` compiles the same spec. Reading and
-writing both live here, so the two can never disagree on a key.
+writing both live here, so the two can never disagree on a key. Beside it,
+`stacks/policy.<stack>.json` gives the policy pack the campaign's budget and
+instance types (`--policy-pack-config`), without which those two policies
+have nothing to check against.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from fmbench_orch.infra.errors import (
 from fmbench_orch.models.compile import StackValues
 
 PROJECT_NAME = "fmbench-orchestrator"
+# The policies that take per-stack settings, and the settings' names.
+BUDGET_POLICY = "stack-within-budget"
+INSTANCE_TYPE_POLICY = "instance-type-in-catalog"
 PROJECT_FILE = "Pulumi.yaml"
 STACKS_DIR = "stacks"
 # Pulumi's own rule for stack names.
@@ -107,6 +113,42 @@ def write_stack_file(
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump({"config": config}, sort_keys=False, width=1000)
     path.write_text(_HEADER + text, encoding="utf-8")
+    return path
+
+
+def write_policy_config(
+    campaign_path: Path,
+    stack_name: str,
+    *,
+    project_dir: Path | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write `stacks/policy.<stack_name>.json`: the campaign's budget and the
+    instance types its hosts and fallbacks may use; return its path."""
+    import json
+
+    from fmbench_orch.models.loader import load_campaign
+
+    campaign_path = campaign_path.resolve()
+    campaign = load_campaign(campaign_path, check_paths=False)
+    root = (project_dir or find_project_dir(campaign_path.parent)).resolve()
+    path = root / STACKS_DIR / f"policy.{stack_name}.json"
+    if path.exists() and not overwrite:
+        raise StackFileExists(path)
+    types = {host.instance_type for host in campaign.hosts}
+    types |= {
+        fallback.instance_type
+        for host in campaign.hosts
+        for fallback in host.fallbacks
+        if fallback.instance_type
+    }
+    config: dict[str, Any] = {
+        INSTANCE_TYPE_POLICY: {"allowedInstanceTypes": sorted(types)}
+    }
+    if campaign.budget is not None:
+        config[BUDGET_POLICY] = {"maxUsdPerHour": campaign.budget.max_usd_per_hour}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path
 
 

@@ -17,13 +17,14 @@ def stack() -> None:
 @click.option("--stack", "stack_name", required=True, help="The Pulumi stack name.")
 @click.option("--force", is_flag=True, help="Replace an existing stack file.")
 def init(campaign_file: Path, stack_name: str, force: bool) -> None:
-    """Write stacks/Pulumi.<stack>.yaml with the values fixed for its life.
+    """Write stacks/Pulumi.<stack>.yaml with the values fixed for its life,
+    and stacks/policy.<stack>.json for the policy pack.
 
     Makes the stack's key pair under ~/.fmbench-orch/stacks/<stack>/keys (the
     private key never enters the repository) and looks up your public
     address for the SSH ingress (FMBENCH_OPERATOR_CIDR overrides it).
     """
-    from fmbench_orch.infra.stack_files import write_stack_file
+    from fmbench_orch.infra.stack_files import write_policy_config, write_stack_file
     from fmbench_orch.models.errors import ConfigError, Problem
     from fmbench_orch.models.loader import load_campaign
     from fmbench_orch.orchestrator.keys import create_run_key, public_key_line
@@ -44,10 +45,13 @@ def init(campaign_file: Path, stack_name: str, force: bool) -> None:
     path = write_stack_file(
         campaign_file, stack_name, values, public_key_line(key), overwrite=force
     )
+    policy = write_policy_config(campaign_file, stack_name, overwrite=force)
     click.echo(f"wrote {path}")
+    click.echo(f"wrote {policy}")
     click.echo(
-        f"next: pulumi up -s {stack_name} → fmbench-orch run --stack {stack_name} "
-        f"→ pulumi destroy -s {stack_name}"
+        f"next: pulumi up -s {stack_name} --policy-pack infra/policy "
+        f"--policy-pack-config {policy.relative_to(path.parent.parent)} → "
+        f"fmbench-orch run --stack {stack_name} → pulumi destroy -s {stack_name}"
     )
 
 

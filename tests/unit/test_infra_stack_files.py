@@ -20,6 +20,7 @@ from fmbench_orch.infra.preview import check_policies, preview_stack
 from fmbench_orch.infra.stack_files import (
     PROJECT_NAME,
     read_stack_settings,
+    write_policy_config,
     write_stack_file,
 )
 from fmbench_orch.models.compile import StackValues, compile_campaign
@@ -180,3 +181,31 @@ def test_the_pulumi_entry_point_declares_the_stack_from_its_config(
         return pulumi.Output.from_input(dict(get_root_resource().outputs)).apply(verify)
 
     check()
+
+
+def test_the_policy_config_holds_the_campaigns_budget_and_instance_types(project):
+    import json
+
+    from fmbench_orch.infra.policy.checks import PolicyConfig, run_checks
+
+    campaign = project / "examples" / EXAMPLE.name
+
+    path = write_policy_config(campaign, "team-a")
+
+    assert path == project / "stacks" / "policy.team-a.json"
+    config = json.loads(path.read_text())
+    # The same as the checked-in file for the example's stack.
+    assert config == json.loads((REPO / "stacks/policy.llama3-8b-g6e.json").read_text())
+    budget = PolicyConfig.from_pack_config(config["stack-within-budget"])
+    assert budget.max_usd_per_hour == load_campaign(EXAMPLE).budget.max_usd_per_hour
+    allowed = PolicyConfig.from_pack_config(config["instance-type-in-catalog"])
+
+    def refused_by_allow_list(instance_type: str) -> bool:
+        host = [("aws:ec2/instance:Instance", "h", {"instanceType": instance_type})]
+        found = {v.policy for v in run_checks(host, allowed)}
+        return "instance-type-in-catalog" in found
+
+    assert refused_by_allow_list("p5.48xlarge")
+    assert not refused_by_allow_list("g6e.4xlarge")
+    with pytest.raises(StackFileExists):
+        write_policy_config(campaign, "team-a")
