@@ -394,8 +394,13 @@ def test_the_stack_settings_are_written_before_pulumi_runs(
         == "campaigns/llama3-small.yml"
     )
     assert git(checkout["repo"], "status", "--porcelain", "--", "stacks") == (
-        f"?? stacks/Pulumi.{stack}.yaml"
+        f"?? stacks/Pulumi.{stack}.yaml\n?? stacks/policy.{stack}.json"
     )
+    # What the policy pack is handed (`policyPackConfigs`): this campaign's.
+    policy = json.loads(
+        (checkout["repo"] / "stacks" / f"policy.{stack}.json").read_text()
+    )
+    assert "allowedInstanceTypes" in policy["instance-type-in-catalog"]
 
 
 def test_a_stack_without_a_remote_backend_is_refused_before_anything_starts(
