@@ -25,6 +25,8 @@ from fmbench_orch.models.spec import HostSpec, NetworkSpec, StackSpec
 # Stack output names; the provisioner reads these after `up`.
 OUTPUT_BUCKET = "bucket"
 OUTPUT_HOSTS = "hosts"
+# Only when the campaign asks for a SageMaker execution role.
+OUTPUT_EXECUTION_ROLE = "execution_role_arn"
 
 
 def declare_stack(spec: StackSpec, public_key: str) -> None:
@@ -33,7 +35,8 @@ def declare_stack(spec: StackSpec, public_key: str) -> None:
     `public_key` is the run's OpenSSH public key line; the private half never
     leaves the operator's machine and is never an input or an output here.
     Exports `bucket` (its name) and `hosts`: per host name, `instance_id`,
-    `public_ip`, `private_ip`, `ssh_user`, `region`, `instance_type`.
+    `public_ip`, `private_ip`, `ssh_user`, `region`, `instance_type`; and
+    `execution_role_arn` when the campaign asks for a SageMaker execution role.
     """
     if spec.provider != "aws" or spec.bucket is None or spec.role is None:
         raise ValueError(
@@ -66,6 +69,8 @@ def declare_stack(spec: StackSpec, public_key: str) -> None:
 
     pulumi.export(OUTPUT_BUCKET, bucket.name)
     pulumi.export(OUTPUT_HOSTS, hosts)
+    if role.execution_role_arn is not None:
+        pulumi.export(OUTPUT_EXECUTION_ROLE, role.execution_role_arn)
 
 
 def _key_pairs(spec: StackSpec, public_key: str) -> dict[str, pulumi.Output[str]]:

@@ -33,6 +33,7 @@ from fmbench_orch.models.fields import (
     existing_path,
 )
 from fmbench_orch.models.host import HostConfig, HostDefaults
+from fmbench_orch.models.permissions import Permissions
 
 # Bucket names (3–63 chars) are built as `fmbench-<campaign>-<run id>`, so the
 # campaign name keeps to 40 to leave room for the prefix and a 12-char run id.
@@ -160,6 +161,11 @@ class CampaignConfig(StrictModel):
         description="Secrets every host gets, each read from an environment "
         "variable or a file when it is uploaded.",
     )
+    permissions: Permissions | None = Field(
+        default=None,
+        description="What the hosts' IAM role may do beyond the run's bucket "
+        "(provider aws only); none if unset.",
+    )
     defaults: HostDefaults | None = Field(  # type: ignore[valid-type]
         default=None,
         description="Host fields merged under every host; a host's own value wins.",
@@ -253,6 +259,20 @@ class CampaignConfig(StrictModel):
                     "hours": f"{max_hours:g}",
                     "loc": ("ttl",),
                 },
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _permissions_need_aws(self) -> CampaignConfig:
+        if self.permissions is None or self.permissions.is_empty:
+            return self
+        if self.provider != "aws":
+            raise PydanticCustomError(
+                "permissions_provider",
+                "permissions apply to the IAM role of EC2 hosts, so they need "
+                "provider: aws (this campaign uses provider {provider}); set "
+                "provider: aws or remove `permissions:`",
+                {"provider": self.provider, "loc": ("permissions",)},
             )
         return self
 

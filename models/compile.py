@@ -23,16 +23,19 @@ from fmbench_orch.models.benchmark import (
 )
 from fmbench_orch.models.campaign import CampaignConfig
 from fmbench_orch.models.host import HostConfig
+from fmbench_orch.models.permissions import Permissions
 from fmbench_orch.models.spec import (
     BenchmarkSpec,
     BucketSpec,
     CapacitySpec,
+    ExecutionRoleSpec,
     HostSpec,
     ImageSpec,
     NetworkSpec,
     Placement,
     RoleSpec,
     StackSpec,
+    StatementSpec,
     StaticSpec,
     StorageSpec,
     UploadSpec,
@@ -53,6 +56,21 @@ FMBENCH_NO_BUCKET = "placeholder"
 RUN_ID_PATTERN = r"^[a-z0-9]{4,12}$"
 # FMBench reads the Hugging Face token from this file of its read area.
 HF_TOKEN_REMOTE = "/tmp/fmbench-read/scripts/hf_token.txt"
+# IAM role names stop at 64 characters, and fmbench-<campaign>-<run id> takes
+# up to 61 (MAX_CAMPAIGN_NAME, RUN_ID_PATTERN): the execution role's suffix
+# keeps the whole run id, so two runs of one campaign never share a role.
+EXECUTION_ROLE_SUFFIX = "-sm"
+# The service that assumes the execution role, and the only one the hosts
+# may pass it to.
+SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
+# What the SageMaker endpoints FMBench deploys run with. FMBench's own EC2
+# guide ("Run FMBench on Amazon EC2", docs/ec2.md in its repository) gives one
+# role both this AWS managed policy and SageMaker's trust, and uses it for the
+# host and its endpoints alike; here that role is split in two, and the policy
+# goes with the trust.
+SAGEMAKER_EXECUTION_POLICY = "AmazonSageMakerFullAccess"
+# Regions of AWS's separate partitions, by prefix; every other is `aws`.
+PARTITIONS = {"cn-": "aws-cn", "us-gov-": "aws-us-gov"}
 
 
 class StackValues(BaseModel):
@@ -85,15 +103,12 @@ def compile_campaign(campaign: CampaignConfig, values: StackValues) -> StackSpec
             region=campaign.region,
             expire_days=BUCKET_EXPIRE_DAYS,
         )
-        role = RoleSpec(
-            name=f"fmbench-{stack_name}"[:64],
-            bucket_prefix=f"{values.run_id}/",
-            managed_policy_arns=(),
-        )
+        role = _role_spec(campaign, f"fmbench-{stack_name}"[:64], values.run_id)
     write_bucket = bucket.name if bucket else FMBENCH_NO_BUCKET
+    execution_role = role.execution_role.name if role and role.execution_role else None
     secrets = secret_uploads(campaign)
     hosts = tuple(
-        _host_spec(host, index, tags, values, write_bucket, secrets)
+        _host_spec(host, index, tags, values, write_bucket, secrets, execution_role)
         for host in campaign.hosts
         for index in range(host.count)
     )
@@ -116,6 +131,63 @@ def compile_campaign(campaign: CampaignConfig, values: StackValues) -> StackSpec
     )
 
 
+def _role_spec(campaign: CampaignConfig, name: str, run_id: str) -> RoleSpec:
+    """The hosts' role: the bucket, the S3 configs, and what the campaign asks."""
+    permissions = campaign.permissions or Permissions()
+    partition = aws_partition(campaign.region)
+    execution_role = None
+    if permissions.sagemaker_execution_role:
+        execution_role = ExecutionRoleSpec(
+            name=f"{name}{EXECUTION_ROLE_SUFFIX}",
+            service=SAGEMAKER_SERVICE,
+            managed_policy_arns=(
+                f"arn:{partition}:iam::aws:policy/{SAGEMAKER_EXECUTION_POLICY}",
+            ),
+        )
+    return RoleSpec(
+        name=name,
+        bucket_prefix=f"{run_id}/",
+        managed_policy_arns=tuple(permissions.managed_policies),
+        statements=tuple(
+            StatementSpec(
+                sid=statement.sid,
+                effect=statement.effect,
+                actions=tuple(statement.actions),
+                resources=tuple(statement.resources),
+            )
+            for statement in permissions.statements
+        ),
+        input_object_arns=fmbench_input_arns(campaign, partition),
+        execution_role=execution_role,
+    )
+
+
+def fmbench_input_arns(campaign: CampaignConfig, partition: str) -> tuple[str, ...]:
+    """The S3 objects FMBench reads on the hosts: configs given as s3:// URLs.
+
+    `fmbench:` and https:// configs need no grant, and local ones are uploaded.
+    """
+    # Limitation: only the config file itself is granted — a config run with
+    # local_mode off also reads its datasets from its own read bucket, which
+    # the campaign must then grant in permissions.statements.
+    arns = [
+        f"arn:{partition}:s3:::{benchmark.config.removeprefix('s3://')}"
+        for host in campaign.hosts
+        for benchmark in host.benchmarks
+        if isinstance(benchmark, FmbenchBenchmark)
+        and benchmark.config.startswith("s3://")
+    ]
+    return tuple(dict.fromkeys(arns))
+
+
+def aws_partition(region: str) -> str:
+    """The AWS partition a region belongs to, as ARNs spell it."""
+    for prefix, partition in PARTITIONS.items():
+        if region.startswith(prefix):
+            return partition
+    return "aws"
+
+
 def _host_spec(
     host: HostConfig,
     index: int,
@@ -123,6 +195,7 @@ def _host_spec(
     values: StackValues,
     write_bucket: str,
     secrets: tuple[UploadSpec, ...],
+    execution_role: str | None,
 ) -> HostSpec:
     kind = catalog.get_instance_type(host.instance_type)
     region = host.region or "us-east-1"
@@ -163,7 +236,8 @@ def _host_spec(
             ),
         ),
         benchmarks=tuple(
-            _benchmark_spec(benchmark, write_bucket) for benchmark in host.benchmarks
+            _benchmark_spec(benchmark, write_bucket, execution_role)
+            for benchmark in host.benchmarks
         ),
         static=StaticSpec(**static.model_dump()) if static else None,
         availability_zone=host.availability_zone,
@@ -218,7 +292,9 @@ def _image(ami: str | None, architecture: str) -> ImageSpec:
 
 
 def _benchmark_spec(
-    benchmark: FmbenchBenchmark | CommandBenchmark, write_bucket: str
+    benchmark: FmbenchBenchmark | CommandBenchmark,
+    write_bucket: str,
+    execution_role: str | None,
 ) -> BenchmarkSpec:
     assert benchmark.name is not None  # set by HostConfig's validator
     common = {
@@ -248,6 +324,7 @@ def _benchmark_spec(
         args=dict(benchmark.args),
         local_mode=benchmark.local_mode,
         write_bucket=benchmark.write_bucket or write_bucket,
+        execution_role=execution_role,
     )
 
 

@@ -94,6 +94,8 @@ class BenchmarkSpec(SpecModel):
     args: dict[str, str] = {}
     local_mode: bool = True
     write_bucket: str | None = None
+    # The stack's SageMaker execution role by name; FMBench gets its ARN.
+    execution_role: str | None = None
     # command
     run: str | None = None
     results: str | None = None
@@ -159,10 +161,37 @@ class BucketSpec(SpecModel):
     expire_days: int
 
 
+class StatementSpec(SpecModel):
+    """One inline IAM statement the campaign added to the hosts' role."""
+
+    sid: str | None
+    effect: Literal["Allow", "Deny"]
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+class ExecutionRoleSpec(SpecModel):
+    """The role SageMaker endpoints run as; the hosts may pass it to `service` only."""
+
+    name: str
+    service: str
+    managed_policy_arns: tuple[str, ...]
+
+
 class RoleSpec(SpecModel):
+    """The hosts' role and what it may do beyond the results bucket.
+
+    The fields after `managed_policy_arns` default to nothing, so a spec saved
+    before they existed still loads.
+    """
+
     name: str
     bucket_prefix: str
     managed_policy_arns: tuple[str, ...]
+    statements: tuple[StatementSpec, ...] = ()
+    # Objects the hosts read (FMBench configs given as s3:// URLs), as ARNs.
+    input_object_arns: tuple[str, ...] = ()
+    execution_role: ExecutionRoleSpec | None = None
 
 
 class StackSpec(SpecModel):

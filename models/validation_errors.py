@@ -15,6 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from fmbench_orch.models.errors import Problem
+from fmbench_orch.models.permissions import (
+    ACTION_PATTERN,
+    POLICY_ARN_PATTERN,
+    RESOURCE_PATTERN,
+    SID_PATTERN,
+)
 
 # Pydantic puts the tag of a tagged union into the location; users never
 # wrote it, so it is dropped from the path they see.
@@ -36,6 +42,14 @@ _PATTERN_WORDS = {
     r"^subnet-[0-9a-f]+$": "a subnet id such as subnet-0123456789abcdef0",
     r"^cr-[0-9a-f]+$": "a capacity reservation id such as cr-0123456789abcdef0",
     r"^arn:aws": "an ARN such as arn:aws:resource-groups:us-east-1:…:group/…",
+    POLICY_ARN_PATTERN: (
+        "an IAM policy ARN such as arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
+    ),
+    ACTION_PATTERN: "an IAM action such as sagemaker:InvokeEndpoint or bedrock:*",
+    RESOURCE_PATTERN: (
+        "an ARN such as arn:aws:sagemaker:us-east-1:123456789012:endpoint/*, or *"
+    ),
+    SID_PATTERN: "letters and digits only, as IAM statement ids are",
     r"^(ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa) [A-Za-z0-9+/=]+": (
         "the server's public key line, e.g. 'ssh-ed25519 AAAAC3…' as "
         "`ssh-keyscan <address>` prints it"

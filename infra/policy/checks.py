@@ -14,6 +14,7 @@ of names, descriptions and checks; `run_checks` applies all of it.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,13 @@ BUCKET_ENCRYPTIONS = (
     "BucketServerSideEncryptionConfigurationV2",
 )
 BUCKET_ACLS = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
+# Inline and customer managed IAM policies, whose documents are checked.
+IAM_POLICIES = (
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/policy:Policy",
+)
+# What a statement's Action means when it grants every action.
+EVERY_ACTION = frozenset({"*", "*:*"})
 # The resource types fmbench stacks create that carry tags; the reaper finds
 # leftovers by these tags, so every one of them must have all four.
 TAGGED_TYPES = frozenset(
@@ -204,6 +212,52 @@ def check_ssh_ingress(
         for cidr in cidrs
         if _is_anywhere(cidr)
     ]
+
+
+def check_no_admin_statement(
+    resource_type: str, props: Props, config: PolicyConfig = NO_CONFIG
+) -> list[str]:
+    """No inline or customer policy allows every action (Action * or NotAction).
+
+    A policy document still unknown at preview (it names an ARN AWS has not
+    assigned yet) is not read; the ones a campaign writes are known.
+    """
+    if resource_type not in IAM_POLICIES:
+        return []
+    document = props.get("policy")
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            return []
+    if not isinstance(document, Mapping):
+        return []
+    statements = document.get("Statement") or []
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    problems = []
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        name = statement.get("Sid") or f"Statement[{index}]"
+        if EVERY_ACTION & set(_as_list(statement.get("Action"))):
+            problems.append(
+                f"{name} allows every action ('*'), which hands the whole account "
+                "to whatever runs on the hosts; name the actions they need (or a "
+                "service's, such as sagemaker:*)"
+            )
+        elif "NotAction" in statement:
+            problems.append(
+                f"{name} allows every action but {_as_list(statement['NotAction'])} "
+                "(NotAction with Allow); name the actions the hosts need instead"
+            )
+    return problems
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _ingress_rules(resource_type: str, props: Props) -> list[tuple[Any, ...]]:
@@ -403,6 +457,11 @@ POLICIES: tuple[Policy, ...] = (
         "no-open-ssh",
         "No security group opens SSH to 0.0.0.0/0 or ::/0.",
         resource_check=check_ssh_ingress,
+    ),
+    Policy(
+        "no-admin-statement",
+        "No inline or customer IAM policy allows every action.",
+        resource_check=check_no_admin_statement,
     ),
 )
 

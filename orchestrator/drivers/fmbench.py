@@ -5,9 +5,12 @@ venv of its own under the run (`uv` when present, else the system
 python3.12). A benchmark runs
 
     fmbench --config-file CONFIG --local-mode yes|no --write-bucket BUCKET
-            --tmp-dir /tmp -A key=value ...
+            --tmp-dir /tmp [--role-arn ARN] -A key=value ...
 
-in its working directory. FMBench writes no completion marker, so success is
+in its working directory. `--role-arn` names the stack's SageMaker execution
+role when the campaign has one; its ARN is built on the host from the role's
+name and the account and partition of the host's own instance profile, as the
+metadata service reports them. FMBench writes no completion marker, so success is
 exit status 0 AND a `results-*/report.md` newer than the benchmark's start;
 results directories from an earlier attempt are renamed away first. Docker
 containers the benchmark started are stopped after it ends or is killed, and
@@ -51,6 +54,12 @@ CLEANUP_CONFIG = "cleanup-config.yml"
 CLEANUP_LOG = "fmbench-cleanup.log"
 # The step FMBench's configs name for deleting what their deploy step made.
 CLEANUP_STEP = "6_cleanup.ipynb"
+# The metadata service answers within milliseconds on EC2; no answer in this
+# long means the host has none (or its hop limit is too low).
+IMDS_TIMEOUT_S = 5
+# `--role-arn`'s value in the scripts: bash expands it to the ARN that
+# `role_arn_lines` looked up first.
+ROLE_ARN_WORD = "$role_arn"
 
 _INSTALL_FUNCTION = """\
 install_fmbench() {
@@ -121,6 +130,34 @@ if not re.search(r"^[ \\t]+CLEANUP_STEP[ \\t]*:[ \\t]*yes", edited, re.M):
 sys.stdout.write(edited)
 """.replace("CLEANUP_STEP", CLEANUP_STEP)
 
+# Run by the FMBench venv's python on the host: prints the ARN of the role
+# named in argv[1], in the account and partition of the host's instance
+# profile (IMDSv2; AWS_EC2_METADATA_SERVICE_ENDPOINT overrides the address, as
+# it does for the AWS SDKs). The stack creates both roles at IAM's default
+# path, so the two ARNs differ only in the name.
+# Limitation: the ARN is rebuilt on the host rather than read from the stack's
+# `execution_role_arn` output, because `Host` carries no stack outputs — it
+# would matter if the execution role ever moved off the default path or out of
+# the hosts' account.
+_EXECUTION_ROLE_ARN = """\
+import json, os, sys, urllib.request
+imds = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://169.254.169.254")
+imds = imds.rstrip("/") + "/latest"
+def ask(path, method="GET", **headers):
+    request = urllib.request.Request(imds + path, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=IMDS_TIMEOUT_S) as response:
+        return response.read().decode()
+try:
+    token = ask("/api/token", "PUT", **{"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+    info = json.loads(ask("/meta-data/iam/info", **{"X-aws-ec2-metadata-token": token}))
+    profile = info["InstanceProfileArn"]
+except (OSError, ValueError, KeyError) as error:
+    sys.exit(f"cannot read this host's instance profile from the EC2 metadata "
+             f"service ({error}); FMBench needs it for --role-arn: check that the "
+             f"host is the stack's EC2 instance with its instance profile")
+print(profile.split(":instance-profile/")[0] + ":role/" + sys.argv[1])
+""".replace("IMDS_TIMEOUT_S", str(IMDS_TIMEOUT_S))
+
 _RENAME_STALE_RESULTS = """\
 for d in results-*; do [ -e "$d" ] && mv -- "$d" "stale-$d.$(date +%s)"; done"""
 
@@ -151,8 +188,14 @@ def config_argument(benchmark: BenchmarkSpec) -> str:
     return benchmark.config
 
 
-def command_line(benchmark: BenchmarkSpec, fmbench: str) -> list[str]:
-    """The FMBench invocation as argv (`fmbench` is the executable's path)."""
+def command_line(
+    benchmark: BenchmarkSpec, fmbench: str, role_arn: str = ROLE_ARN_WORD
+) -> list[str]:
+    """The FMBench invocation as argv (`fmbench` is the executable's path).
+
+    `--role-arn role_arn` comes with an execution role only; by default the
+    word the scripts expand.
+    """
     if not benchmark.local_mode and not benchmark.write_bucket:
         raise DriverError(
             f"benchmark {benchmark.name} runs FMBench with local_mode off, which "
@@ -169,9 +212,39 @@ def command_line(benchmark: BenchmarkSpec, fmbench: str) -> list[str]:
         "--tmp-dir",
         TMP_DIR,
     ]
+    if benchmark.execution_role:
+        argv += ["--role-arn", role_arn]
     for key, value in benchmark.args.items():
         argv += ["-A", f"{key}={value}"]
     return argv
+
+
+def shell_words(argv: list[str]) -> list[str]:
+    """`argv` quoted for bash; the executable and the role's ARN left to expand."""
+    return [
+        f'"{word}"' if index == 0 or word == ROLE_ARN_WORD else shlex.quote(word)
+        for index, word in enumerate(argv)
+    ]
+
+
+def role_arn_lines(
+    benchmark: BenchmarkSpec, python: str, then: str, stderr: str = ""
+) -> list[str]:
+    """Bash that sets the role-ARN variable and goes on with `then` (`|| exit 1`,
+    `&& <command>`); `python` is the FMBench venv's, `stderr` a redirection of
+    the lookup's complaint. Nothing without an execution role.
+    """
+    if not benchmark.execution_role:
+        return []
+    variable = ROLE_ARN_WORD.removeprefix("$")
+    lookup = [f'"{python}"', "-", shlex.quote(benchmark.execution_role)]
+    lookup += [stderr] if stderr else []
+    return [
+        f"{variable}=$({' '.join(lookup)} <<'FMBENCH_ORCH_PY'",
+        _EXECUTION_ROLE_ARN.rstrip("\n"),
+        "FMBENCH_ORCH_PY",
+        f") {then}",
+    ]
 
 
 def cleanup_step_script(benchmark: BenchmarkSpec) -> str:
@@ -184,7 +257,7 @@ def cleanup_step_script(benchmark: BenchmarkSpec) -> str:
     venv = f"$RUN_ROOT/venvs/{venv_name(install_spec(benchmark))}"
     argv = command_line(benchmark, f"{venv}/bin/fmbench")
     argv[2] = CLEANUP_CONFIG
-    words = [f'"{argv[0]}"', *(shlex.quote(word) for word in argv[1:])]
+    words = shell_words(argv)
     config = shlex.quote(config_argument(benchmark))
     timeout = f"timeout -k 10 {CLEANUP_STEP_TIMEOUT_S}"
     return "\n".join(
@@ -196,6 +269,9 @@ def cleanup_step_script(benchmark: BenchmarkSpec) -> str:
             _ONLY_CLEANUP_STEP.rstrip("\n"),
             "FMBENCH_ORCH_PY",
             "  then",
+            *role_arn_lines(
+                benchmark, f"{venv}/bin/python", "&& \\", f"2>> ../{CLEANUP_LOG}"
+            ),
             f"    {timeout} {' '.join(words)} >> ../{CLEANUP_LOG} 2>&1",
             "    status=$?",
             "  else",
@@ -236,13 +312,16 @@ class FmbenchDriver:
     def run_script(self, benchmark: BenchmarkSpec, run_id: str) -> str:
         venv = venv_name(install_spec(benchmark))
         argv = command_line(benchmark, f"$RUN_ROOT/venvs/{venv}/bin/fmbench")
-        words = [f'"{argv[0]}"', *(shlex.quote(word) for word in argv[1:])]
+        words = shell_words(argv)
         return "\n".join(
             [
                 "cd work || exit 1",
                 "RUN_ROOT=$(cd ../../.. && pwd)",
                 _RENAME_STALE_RESULTS,
                 _RECORD_CONTAINERS,
+                *role_arn_lines(
+                    benchmark, f"$RUN_ROOT/venvs/{venv}/bin/python", "|| exit 1"
+                ),
                 "exec " + " ".join(words),
                 "",
             ]

@@ -350,6 +350,54 @@ def test_the_default_volume_is_250_gib_encrypted_gp3() -> None:
     )
 
 
+# --- permissions -----------------------------------------------------------------
+
+
+def test_a_campaign_asks_for_no_permissions_unless_it_says_so() -> None:
+    assert campaign().permissions is None
+
+
+def test_an_aws_campaign_keeps_the_permissions_it_asks_for(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        """
+        name: sagemaker
+        provider: aws
+        permissions:
+          managed_policies: [arn:aws:iam::aws:policy/AmazonSageMakerFullAccess]
+          statements:
+            - {effect: Allow, actions: [bedrock:InvokeModel], resources: ["*"]}
+          sagemaker_execution_role: true
+        hosts:
+          - instance_type: g6e.2xlarge
+            benchmarks: [{driver: command, run: "true"}]
+        """,
+    )
+
+    assert loaded.permissions is not None
+    assert loaded.permissions.sagemaker_execution_role is True
+    assert loaded.permissions.statements[0].actions == ["bedrock:InvokeModel"]
+
+
+def test_an_empty_permissions_block_is_fine_on_any_provider() -> None:
+    loaded = campaign(permissions={"sagemaker_execution_role": False})
+
+    assert loaded.permissions is not None and loaded.permissions.is_empty
+
+
+def test_permissions_on_hosts_the_tool_does_not_create_are_refused() -> None:
+    static = host(static={"address": "10.0.0.5", "key_file": __file__})
+
+    with pytest.raises(ValueError, match="they need provider: aws") as caught:
+        campaign(
+            provider="static",
+            hosts=[static],
+            permissions={"sagemaker_execution_role": True},
+        )
+
+    assert "this campaign uses provider static" in str(caught.value)
+
+
 # --- errors a user meets while writing -------------------------------------------
 
 

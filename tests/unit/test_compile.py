@@ -1,5 +1,6 @@
 """The compile step: a campaign becomes the spec every provisioner reads."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,11 +17,12 @@ from fmbench_orch.models.compile import (
     TAG_RUN,
     TAG_TTL,
     StackValues,
+    aws_partition,
     compile_campaign,
     worst_case_hours,
 )
 from fmbench_orch.models.loader import load_campaign
-from fmbench_orch.models.spec import StackSpec
+from fmbench_orch.models.spec import StackSpec, StatementSpec
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 CREATED = datetime(2025, 9, 1, 12, 0, tzinfo=UTC)
@@ -31,6 +33,7 @@ VALUES = StackValues(
     operator_cidr="203.0.113.7/32",
 )
 SHORTHAND = "fmbench:llama3/8b/config-ec2-llama3-8b-g6e-2xlarge.yml"
+SAGEMAKER_POLICY = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
 
 
 def campaign(**fields: object) -> CampaignConfig:
@@ -301,6 +304,114 @@ def test_only_aws_campaigns_get_a_bucket_and_a_role() -> None:
     assert (local.bucket, local.role) == (None, None)
     assert aws.bucket is not None and aws.role is not None
     assert aws.role.bucket_prefix == "ab12cd34ef56/"
+
+
+def test_an_aws_role_without_permissions_gets_only_the_bucket() -> None:
+    spec = compile_campaign(example("ec2-llama3-8b-g6e.yml"), VALUES)
+
+    assert spec.role is not None
+    assert spec.role.managed_policy_arns == ()
+    assert (spec.role.statements, spec.role.input_object_arns) == ((), ())
+    assert spec.role.execution_role is None
+    assert {b.execution_role for h in spec.hosts for b in h.benchmarks} == {None}
+
+
+def test_the_permissions_a_campaign_asks_for_reach_the_role_as_written() -> None:
+    spec = compile_campaign(
+        campaign(
+            permissions={
+                "managed_policies": [SAGEMAKER_POLICY],
+                "statements": [
+                    {
+                        "sid": "Models",
+                        "effect": "Allow",
+                        "actions": ["bedrock:InvokeModel"],
+                        "resources": ["arn:aws:bedrock:us-east-1::foundation-model/*"],
+                    }
+                ],
+            }
+        ),
+        VALUES,
+    )
+
+    assert spec.role is not None
+    assert spec.role.managed_policy_arns == (SAGEMAKER_POLICY,)
+    assert spec.role.statements == (
+        StatementSpec(
+            sid="Models",
+            effect="Allow",
+            actions=("bedrock:InvokeModel",),
+            resources=("arn:aws:bedrock:us-east-1::foundation-model/*",),
+        ),
+    )
+    assert spec.role.execution_role is None
+
+
+def test_an_execution_role_is_named_for_the_run_and_trusts_sagemaker() -> None:
+    longest = "a" * (MAX_CAMPAIGN_NAME - 2) + "-z"
+    spec = compile_campaign(
+        campaign(
+            name=longest,
+            hosts=[fmbench_host(), {**fmbench_host(), "name": "second"}],
+            permissions={"sagemaker_execution_role": True},
+        ),
+        VALUES,
+    )
+
+    assert spec.role is not None and spec.role.execution_role is not None
+    execution = spec.role.execution_role
+    assert execution.name == f"fmbench-{longest}-ab12cd34ef56-sm"
+    assert len(execution.name) <= 64  # IAM's limit, with the whole run id kept
+    assert execution.service == "sagemaker.amazonaws.com"
+    assert execution.managed_policy_arns == (SAGEMAKER_POLICY,)
+    assert [b.execution_role for h in spec.hosts for b in h.benchmarks] == [
+        execution.name,
+        execution.name,
+    ]
+    assert StackSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"),
+    [("us-east-1", "aws"), ("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")],
+)
+def test_arns_the_spec_writes_are_in_the_regions_partition(
+    region: str, partition: str
+) -> None:
+    # The catalog prices no host outside `aws`, so the helper is asked directly.
+    assert aws_partition(region) == partition
+
+
+def test_fmbench_configs_on_s3_are_the_only_inputs_the_role_may_read() -> None:
+    spec = compile_campaign(
+        campaign(
+            hosts=[
+                fmbench_host(config="s3://team-configs/llama3/g6e.yml"),
+                {
+                    **fmbench_host(config="s3://team-configs/llama3/g6e.yml"),
+                    "name": "b",
+                },
+                {**fmbench_host(config="https://example.com/config.yml"), "name": "c"},
+                {**fmbench_host(), "name": "d"},
+            ]
+        ),
+        VALUES,
+    )
+
+    assert spec.role is not None
+    assert spec.role.input_object_arns == ("arn:aws:s3:::team-configs/llama3/g6e.yml",)
+
+
+def test_a_spec_saved_before_permissions_existed_still_loads() -> None:
+    spec = compile_campaign(example("ec2-llama3-8b-g6e.yml"), VALUES)
+    saved = json.loads(spec.model_dump_json())
+    for field in ("statements", "input_object_arns", "execution_role"):
+        del saved["role"][field]
+    for host in saved["hosts"]:
+        for benchmark in host["benchmarks"]:
+            del benchmark["execution_role"]
+
+    assert StackSpec.model_validate(saved) == spec
 
 
 def test_the_stack_is_named_after_the_campaign_and_run() -> None:

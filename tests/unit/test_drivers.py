@@ -7,7 +7,10 @@ import os
 import shlex
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -220,6 +223,155 @@ class TestFmbenchCommandLine:
         assert script.startswith("cd work || exit 1\n")
         assert f'exec "$RUN_ROOT/venvs/{venv}/bin/fmbench" --config-file' in script
         assert "-A 'a=b c'" in script
+
+
+EXECUTION_ROLE = "fmbench-llama3-ab12cd34-sm"
+PROFILE_ARN = (
+    "arn:aws-us-gov:iam::123456789012:instance-profile/fmbench-llama3-ab12cd34"
+)
+EXECUTION_ROLE_ARN = f"arn:aws-us-gov:iam::123456789012:role/{EXECUTION_ROLE}"
+IMDS_TOKEN = "imds-session-token"
+
+
+class FakeMetadataService(BaseHTTPRequestHandler):
+    """IMDSv2 as an EC2 host sees it: a session token first, then iam/info."""
+
+    def do_PUT(self) -> None:
+        if self.path != "/latest/api/token":
+            return self._reply(404, "")
+        self._reply(200, IMDS_TOKEN)
+
+    def do_GET(self) -> None:
+        if self.headers.get("X-aws-ec2-metadata-token") != IMDS_TOKEN:
+            return self._reply(401, "")
+        if self.path != "/latest/meta-data/iam/info":
+            return self._reply(404, "")
+        info = {"Code": "Success", "InstanceProfileArn": PROFILE_ARN}
+        self._reply(200, json.dumps(info))
+
+    def _reply(self, status: int, body: str) -> None:
+        self.send_response(status)
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def metadata_service() -> Iterator[str]:
+    """The fake IMDS's base URL, as AWS_EC2_METADATA_SERVICE_ENDPOINT takes it."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeMetadataService)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def run_root(tmp_path) -> Path:
+    """A run root whose FMBench venv holds a stand-in that records its argv."""
+    venv = tmp_path / "venvs" / venv_name("fmbench==2.1.6")
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(shutil.which("python3"))
+    fake = venv / "bin" / "fmbench"
+    fake.write_text('#!/bin/bash\necho "$@" > argv.txt\n')
+    fake.chmod(0o755)
+    (tmp_path / "benchmarks" / "f1" / "work").mkdir(parents=True)
+    return tmp_path
+
+
+class TestFmbenchExecutionRole:
+    """With the stack's SageMaker execution role, FMBench gets --role-arn."""
+
+    def test_the_role_arn_follows_the_tmp_dir_flag(self):
+        argv = command_line(fmbench(execution_role=EXECUTION_ROLE), "x", "ARN")
+
+        assert argv[7:11] == ["--tmp-dir", "/tmp", "--role-arn", "ARN"]
+
+    def test_without_an_execution_role_fmbench_picks_its_own(self):
+        assert "--role-arn" not in command_line(fmbench(), "x")
+        assert "role_arn" not in FmbenchDriver().run_script(fmbench(), "r")
+
+    def test_the_arn_is_the_execution_roles_in_the_instance_profiles_account(
+        self, run_root, metadata_service
+    ):
+        script = FmbenchDriver().run_script(fmbench(execution_role=EXECUTION_ROLE), "r")
+
+        done = run_bash(
+            script,
+            run_root / "benchmarks" / "f1",
+            AWS_EC2_METADATA_SERVICE_ENDPOINT=metadata_service,
+        )
+
+        assert done.returncode == 0, done.stderr
+        argv = (run_root / "benchmarks" / "f1" / "work" / "argv.txt").read_text()
+        assert f"--tmp-dir /tmp --role-arn {EXECUTION_ROLE_ARN}\n" in argv
+
+    def test_a_host_without_a_metadata_service_fails_before_fmbench_starts(
+        self, run_root, metadata_service
+    ):
+        script = FmbenchDriver().run_script(fmbench(execution_role=EXECUTION_ROLE), "r")
+        unanswered = metadata_service.rsplit(":", 1)[0] + ":9"  # discard port
+
+        done = run_bash(
+            script,
+            run_root / "benchmarks" / "f1",
+            AWS_EC2_METADATA_SERVICE_ENDPOINT=unanswered,
+        )
+
+        assert done.returncode == 1
+        assert "cannot read this host's instance profile" in done.stderr
+        assert "--role-arn" in done.stderr
+        assert not (run_root / "benchmarks" / "f1" / "work" / "argv.txt").exists()
+
+    def test_fmbenchs_cleanup_step_gets_the_same_role_arn(
+        self, run_root, metadata_service
+    ):
+        directory = run_root / "benchmarks" / "f1"
+        (directory / "config").mkdir()
+        (directory / "config" / "variant.yml").write_text(FMBENCH_CONFIG)
+        spec = fmbench(
+            config="configs/variant.yml",
+            config_is_local=True,
+            execution_role=EXECUTION_ROLE,
+        )
+        script = FmbenchDriver().cleanup_script(spec, timed_out=True)
+
+        done = run_bash(
+            script, directory, AWS_EC2_METADATA_SERVICE_ENDPOINT=metadata_service
+        )
+
+        assert done.returncode == 0, done.stderr
+        argv = (directory / "work" / "argv.txt").read_text().split()
+        assert argv[argv.index("--role-arn") + 1] == EXECUTION_ROLE_ARN
+
+    def test_a_cleanup_step_that_cannot_find_the_role_fails_naming_its_log(
+        self, run_root
+    ):
+        directory = run_root / "benchmarks" / "f1"
+        (directory / "config").mkdir()
+        (directory / "config" / "variant.yml").write_text(FMBENCH_CONFIG)
+        spec = fmbench(
+            config="configs/variant.yml",
+            config_is_local=True,
+            execution_role=EXECUTION_ROLE,
+        )
+        script = FmbenchDriver().cleanup_script(spec, timed_out=True)
+
+        done = run_bash(
+            script, directory, AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:9"
+        )
+
+        assert done.returncode == 1
+        assert f"see {CLEANUP_LOG}" in done.stderr
+        log = (directory / CLEANUP_LOG).read_text()
+        assert "cannot read this host's instance profile" in log
+        assert not (directory / "work" / "argv.txt").exists()
 
 
 class TestFmbenchInstall:

@@ -261,6 +261,40 @@ EXPECTED: dict[str, tuple[str, str, int | None]] = {
         "has `static:` but provider is aws; set provider: static or remove it",
         5,
     ),
+    "permissions-on-local.yml": (
+        "permissions",
+        "permissions apply to the IAM role of EC2 hosts, so they need provider: "
+        "aws (this campaign uses provider local); set provider: aws or remove",
+        2,
+    ),
+    # what the hosts' role may do
+    "permissions-every-action.yml": (
+        "permissions.statements[0].actions",
+        "actions: ['*'] with effect Allow gives the hosts every AWS permission",
+        6,
+    ),
+    "permissions-policy-name-not-arn.yml": (
+        "permissions.managed_policies[0]",
+        "got 'AmazonSageMakerFullAccess'; write an IAM policy ARN such as "
+        "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess",
+        4,
+    ),
+    "permissions-resource-not-arn.yml": (
+        "permissions.statements[0].resources[0]",
+        "got 'my-datasets/*'; write an ARN such as arn:aws:sagemaker:",
+        7,
+    ),
+    "permissions-duplicate-sid.yml": (
+        "permissions.statements[1].sid",
+        "statements[0] and statements[1] both have sid Bedrock; IAM needs each "
+        "statement id of a policy to be unique",
+        6,
+    ),
+    "permissions-unknown-key.yml": (
+        "permissions.managed_policy",
+        "unknown field 'managed_policy'; did you mean 'managed_policies'?",
+        4,
+    ),
     # files the campaign names
     "upload-file-missing.yml": (
         "hosts[0].upload_files[0].local",

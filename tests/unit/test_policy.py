@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import json
 import runpy
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from fmbench_orch.infra.policy.checks import (
     check_ebs_encrypted,
     check_imdsv2,
     check_instance_type,
+    check_no_admin_statement,
     check_required_tags,
     check_ssh_ingress,
 )
@@ -248,6 +250,45 @@ def test_a_bucket_needs_a_full_public_access_block_and_no_public_acl():
     assert check_bucket_private(without)
 
 
+def role_policy(*statements: dict) -> dict:
+    return {
+        "role": "r",
+        "policy": json.dumps({"Version": "2012-10-17", "Statement": list(statements)}),
+    }
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "*", "Resource": "*"},
+        {"Sid": "Admin", "Effect": "Allow", "Action": ["s3:GetObject", "*:*"]},
+        {"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"},
+    ],
+)
+def test_a_policy_allowing_every_action_is_refused(statement):
+    (message,) = check_no_admin_statement(
+        checks.IAM_POLICIES[0], role_policy(statement)
+    )
+
+    assert "every action" in message
+    assert "name the actions" in message
+
+
+def test_denying_everything_or_allowing_one_service_passes():
+    props = role_policy(
+        {"Effect": "Deny", "Action": "*", "Resource": "arn:aws:s3:::x"},
+        {"Effect": "Allow", "Action": "sagemaker:*", "Resource": "*"},
+    )
+
+    assert check_no_admin_statement(checks.IAM_POLICIES[0], props) == []
+
+
+def test_a_policy_document_unknown_at_preview_is_left_to_the_real_update():
+    for props in ({"role": "r"}, {"role": "r", "policy": "<computed>"}):
+        assert check_no_admin_statement(checks.IAM_POLICIES[0], props) == []
+    assert check_no_admin_statement(INSTANCE, {"policy": "*"}) == []
+
+
 def test_the_checks_import_no_pulumi_package():
     code = (
         "import sys, fmbench_orch.infra.policy.checks; "
@@ -267,6 +308,47 @@ def test_the_program_passes_every_policy_for_the_example(tmp_path):
     spec = example_spec(tmp_path)
 
     assert check_policies(preview_resources(spec), spec) == []
+
+
+def test_the_program_passes_every_policy_with_every_permission_asked(tmp_path):
+    def permissions(document: dict) -> None:
+        document["permissions"] = {
+            "managed_policies": ["arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"],
+            "statements": [
+                {"effect": "Allow", "actions": ["bedrock:*"], "resources": ["*"]},
+                {"effect": "Deny", "actions": ["*"], "resources": ["*"]},
+            ],
+            "sagemaker_execution_role": True,
+        }
+        document["hosts"][0]["benchmarks"][0]["config"] = "s3://team/config.yml"
+
+    spec = example_spec(tmp_path, permissions)
+
+    assert check_policies(preview_resources(spec), spec) == []
+
+
+def test_a_campaign_statement_edited_to_allow_everything_is_refused(tmp_path):
+    def statement(document: dict) -> None:
+        document["permissions"] = {
+            "statements": [
+                {"effect": "Allow", "actions": ["bedrock:*"], "resources": ["*"]}
+            ]
+        }
+
+    spec = example_spec(tmp_path, statement)
+    # The campaign model refuses `*`; a hand-edited program is what the pack sees.
+    everything = json.dumps({"Statement": [{"Effect": "Allow", "Action": "*"}]})
+    resources = tampered(
+        preview_resources(spec),
+        checks.IAM_POLICIES[0],
+        lambda i: i.update(policy=everything) if "bedrock" in i["policy"] else None,
+    )
+
+    violations = check_policies(resources, spec)
+
+    assert [(v.policy, v.resource) for v in violations] == [
+        ("no-admin-statement", f"{spec.role.name}-campaign")
+    ]
 
 
 @pytest.mark.parametrize(

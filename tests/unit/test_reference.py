@@ -34,6 +34,8 @@ def test_nested_models_get_their_own_sections() -> None:
         "## `budget`",
         "## `secrets`",
         "## `secrets.hf_token`",
+        "## `permissions`",
+        "## `permissions.statements[]`",
         "## `defaults`",
         "## `hosts[]`",
         "## `hosts[].storage`",
