@@ -20,3 +20,25 @@ def current_event_loop() -> Iterator[asyncio.AbstractEventLoop]:
     yield loop
     asyncio.set_event_loop(None)
     loop.close()
+
+
+@pytest.fixture
+def mocks():
+    """Fresh Pulumi mocks and a fresh root stack in this (the test's) thread."""
+    import pulumi
+    from pulumi.runtime.settings import set_root_resource
+
+    from fmbench_orch.infra.mocks import OfflineMocks
+
+    mocks = OfflineMocks()
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # another test ended this thread's loop
+        loop = None
+    if loop is None or loop.is_closed():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+    set_root_resource(None)
+    pulumi.runtime.set_mocks(
+        mocks, project="fmbench-orchestrator", stack="test", preview=False
+    )
+    return mocks

@@ -9,26 +9,31 @@ runs the same program under the same mocks and waits for every registration.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-import yaml
-from pulumi.runtime.settings import get_root_resource, set_root_resource
+from infra_examples import (
+    INSTANCE,
+    KEY_PAIR,
+    PUBLIC_KEY,
+    SECURITY_GROUP,
+    example_spec,
+    exported,
+    in_two_regions,
+    resources_of,
+    with_hosts,
+)
 
 from fmbench_orch.infra.errors import (
     NoSubnetForInstanceType,
     SpotWithCapacityReservation,
 )
-from fmbench_orch.infra.mocks import MOCK_ACCOUNT, OfflineMocks
+from fmbench_orch.infra.mocks import OfflineMocks
 from fmbench_orch.infra.preview import preview_stack
 from fmbench_orch.infra.program import (
     OUTPUT_BUCKET,
-    OUTPUT_EXECUTION_ROLE,
     OUTPUT_HOSTS,
     declare_stack,
 )
@@ -37,103 +42,8 @@ from fmbench_orch.models.compile import (
     TAG_OWNER,
     TAG_RUN,
     TAG_TTL,
-    StackValues,
-    compile_campaign,
 )
-from fmbench_orch.models.loader import load_campaign
-from fmbench_orch.models.spec import CapacitySpec, StackSpec
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ec2-llama3-8b-g6e.yml"
-VALUES = StackValues(
-    run_id="test1234",
-    created_at=datetime(2025, 9, 1, 12, tzinfo=UTC),
-    operator="alice",
-    operator_cidr="203.0.113.7/32",
-)
-PUBLIC_KEY = (
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKwS6dv8ZxeORCNJdg+ZLMxklK6zL2yq3mYOR+cptcQM "
-    "alice@laptop"
-)
-INSTANCE = "aws:ec2/instance:Instance"
-SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
-KEY_PAIR = "aws:ec2/keyPair:KeyPair"
-ROLE = "aws:iam/role:Role"
-ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
-ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-SAGEMAKER_POLICY = "arn:aws:iam::aws:policy/AmazonSageMakerFullAccess"
-BEDROCK_STATEMENT = {
-    "sid": "InvokeModels",
-    "effect": "Allow",
-    "actions": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-    "resources": ["arn:aws:bedrock:us-east-1::foundation-model/meta.llama3*"],
-}
-
-
-def example_spec(tmp_path: Path, edit=None) -> StackSpec:
-    """The example campaign, optionally edited, compiled with fixed values."""
-    document = yaml.safe_load(EXAMPLE.read_text())
-    if edit is not None:
-        edit(document)
-    path = tmp_path / "campaign.yml"
-    path.write_text(yaml.safe_dump(document))
-    return compile_campaign(load_campaign(path), VALUES)
-
-
-def with_hosts(count: int):
-    """Keep the first host entry only, `count` times; lift the budget to fit."""
-
-    def edit(document: dict) -> None:
-        document["hosts"] = [{**document["hosts"][0], "count": count}]
-        document["budget"]["max_usd_per_hour"] = 3 * count
-
-    return edit
-
-
-def in_two_regions(document: dict) -> None:
-    document["hosts"][1]["region"] = "us-west-2"
-
-
-def with_permissions(**permissions):
-    """Give the campaign a `permissions:` block."""
-
-    def edit(document: dict) -> None:
-        document["permissions"] = permissions
-
-    return edit
-
-
-def by_name(preview_resources: list[dict], resource_type: str) -> dict[str, dict]:
-    """Inputs of each resource of one type, by logical name."""
-    return {
-        r["name"]: r["inputs"] for r in resources_of(preview_resources, resource_type)
-    }
-
-
-@pytest.fixture
-def mocks() -> OfflineMocks:
-    """Fresh mocks and a fresh root stack in this (the test's) thread."""
-    mocks = OfflineMocks()
-    try:
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-    except RuntimeError:  # another test ended this thread's loop
-        loop = None
-    if loop is None or loop.is_closed():
-        asyncio.set_event_loop(asyncio.new_event_loop())
-    set_root_resource(None)
-    pulumi.runtime.set_mocks(
-        mocks, project="fmbench-orchestrator", stack="test", preview=False
-    )
-    return mocks
-
-
-def exported() -> pulumi.Output:
-    """Every stack output of the program just declared, as one Output."""
-    return pulumi.Output.from_input(dict(get_root_resource().outputs))
-
-
-def resources_of(preview_resources: list[dict], resource_type: str) -> list[dict]:
-    return [r for r in preview_resources if r["type"] == resource_type]
-
+from fmbench_orch.models.spec import CapacitySpec
 
 # --- hosts -------------------------------------------------------------------
 
@@ -483,194 +393,6 @@ def test_the_results_bucket_is_private_encrypted_expiring_and_disposable(tmp_pat
     (expiry,) = by_type["BucketLifecycleConfiguration"]["rules"]
     assert expiry["status"] == "Enabled"
     assert expiry["expiration"] == {"days": spec.bucket.expire_days}
-
-
-def test_the_host_role_can_only_use_the_results_bucket(tmp_path):
-    spec = example_spec(tmp_path)
-    preview = preview_stack(spec, PUBLIC_KEY)
-    by_type = {r["type"].split(":")[-1]: r["inputs"] for r in preview.resources}
-
-    trust = json.loads(by_type["Role"]["assumeRolePolicy"])
-    (statement,) = trust["Statement"]
-    assert statement["Principal"] == {"Service": "ec2.amazonaws.com"}
-    policy = json.loads(by_type["RolePolicy"]["policy"])
-    bucket_arn = f"arn:aws:s3:::{spec.bucket.name}"
-    grants = {
-        action: statement["Resource"]
-        for statement in policy["Statement"]
-        for action in statement["Action"]
-    }
-    assert grants == {
-        "s3:ListBucket": bucket_arn,
-        "s3:GetObject": f"{bucket_arn}/*",
-        "s3:PutObject": f"{bucket_arn}/*",
-    }
-    assert by_type["InstanceProfile"]["role"] == spec.role.name
-    assert "RolePolicyAttachment" not in by_type
-
-
-def test_managed_policies_named_in_the_spec_are_attached_and_nothing_else(tmp_path):
-    spec = example_spec(tmp_path)
-    arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-    spec = spec.model_copy(
-        update={"role": spec.role.model_copy(update={"managed_policy_arns": (arn,)})}
-    )
-
-    preview = preview_stack(spec, PUBLIC_KEY)
-
-    attachments = resources_of(
-        preview.resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-    )
-    assert [a["inputs"]["policyArn"] for a in attachments] == [arn]
-
-
-def test_the_campaigns_statements_are_one_more_policy_on_the_host_role(tmp_path):
-    deny = {"effect": "Deny", "actions": ["s3:DeleteBucket"], "resources": ["*"]}
-    spec = example_spec(
-        tmp_path, with_permissions(statements=[BEDROCK_STATEMENT, deny])
-    )
-
-    policies = by_name(preview_stack(spec, PUBLIC_KEY).resources, ROLE_POLICY)
-
-    campaign = policies[f"{spec.role.name}-campaign"]
-    assert campaign["role"] == spec.role.name
-    assert json.loads(campaign["policy"])["Statement"] == [
-        {
-            "Sid": "InvokeModels",
-            "Effect": "Allow",
-            "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-            "Resource": ["arn:aws:bedrock:us-east-1::foundation-model/meta.llama3*"],
-        },
-        {"Effect": "Deny", "Action": ["s3:DeleteBucket"], "Resource": ["*"]},
-    ]
-    assert set(policies) == {
-        f"{spec.role.name}-results-bucket",
-        f"{spec.role.name}-campaign",
-    }
-
-
-def test_the_campaigns_managed_policies_are_attached_to_the_host_role(tmp_path):
-    customer = "arn:aws:iam::123456789012:policy/fmbench-bedrock"
-    spec = example_spec(
-        tmp_path, with_permissions(managed_policies=[SAGEMAKER_POLICY, customer])
-    )
-
-    preview = preview_stack(spec, PUBLIC_KEY)
-
-    assert by_name(preview.resources, ATTACHMENT) == {
-        f"{spec.role.name}-managed-1": {
-            "role": spec.role.name,
-            "policyArn": SAGEMAKER_POLICY,
-        },
-        f"{spec.role.name}-managed-2": {"role": spec.role.name, "policyArn": customer},
-    }
-    assert list(by_name(preview.resources, ROLE)) == [spec.role.name]
-
-
-def test_fmbench_configs_on_s3_are_readable_by_the_hosts_and_nothing_beside(
-    tmp_path,
-):
-    def s3_config(document: dict) -> None:
-        document["hosts"][1]["benchmarks"][0]["config"] = "s3://team/configs/g6e.yml"
-
-    spec = example_spec(tmp_path, s3_config)
-
-    policies = by_name(preview_stack(spec, PUBLIC_KEY).resources, ROLE_POLICY)
-
-    (statement,) = json.loads(policies[f"{spec.role.name}-fmbench-inputs"]["policy"])[
-        "Statement"
-    ]
-    assert (statement["Effect"], statement["Action"]) == ("Allow", ["s3:GetObject"])
-    assert statement["Resource"] == ["arn:aws:s3:::team/configs/g6e.yml"]
-
-
-def test_the_execution_role_is_trusted_by_sagemaker_alone_and_tagged(tmp_path):
-    spec = example_spec(tmp_path, with_permissions(sagemaker_execution_role=True))
-    execution = spec.role.execution_role
-
-    preview = preview_stack(spec, PUBLIC_KEY)
-
-    roles = by_name(preview.resources, ROLE)
-    assert set(roles) == {spec.role.name, execution.name}
-    trust = json.loads(roles[execution.name]["assumeRolePolicy"])
-    assert trust["Statement"] == [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ]
-    tags = roles[execution.name]["tags"]
-    assert (tags[TAG_RUN], tags["Name"]) == ("test1234", execution.name)
-    attachments = by_name(preview.resources, ATTACHMENT)
-    assert attachments == {
-        f"{execution.name}-managed-1": {
-            "role": execution.name,
-            "policyArn": SAGEMAKER_POLICY,
-        }
-    }
-    host_trust = json.loads(roles[spec.role.name]["assumeRolePolicy"])
-    assert host_trust["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
-
-
-def test_the_hosts_may_pass_the_execution_role_to_sagemaker_and_nothing_else(
-    tmp_path,
-):
-    spec = example_spec(tmp_path, with_permissions(sagemaker_execution_role=True))
-    execution_arn = f"arn:aws:iam::{MOCK_ACCOUNT}:role/{spec.role.execution_role.name}"
-
-    policies = by_name(preview_stack(spec, PUBLIC_KEY).resources, ROLE_POLICY)
-
-    pass_role = policies[f"{spec.role.name}-pass-execution-role"]
-    assert pass_role["role"] == spec.role.name
-    assert json.loads(pass_role["policy"])["Statement"] == [
-        {
-            "Sid": "PassExecutionRole",
-            "Effect": "Allow",
-            "Action": "iam:PassRole",
-            "Resource": execution_arn,
-            "Condition": {
-                "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
-            },
-        }
-    ]
-    passes = [
-        name for name, inputs in policies.items() if "iam:PassRole" in inputs["policy"]
-    ]
-    assert passes == [f"{spec.role.name}-pass-execution-role"]
-
-
-def test_the_execution_roles_arn_is_a_stack_output(tmp_path, mocks):
-    spec = example_spec(tmp_path, with_permissions(sagemaker_execution_role=True))
-
-    @pulumi.runtime.test
-    def check():
-        declare_stack(spec, PUBLIC_KEY)
-
-        def verify(outputs: dict[str, Any]) -> None:
-            assert outputs[OUTPUT_EXECUTION_ROLE] == (
-                f"arn:aws:iam::{MOCK_ACCOUNT}:role/{spec.role.execution_role.name}"
-            )
-
-        return exported().apply(verify)
-
-    check()
-
-
-def test_without_an_execution_role_there_is_no_such_output(tmp_path, mocks):
-    spec = example_spec(tmp_path)
-
-    @pulumi.runtime.test
-    def check():
-        declare_stack(spec, PUBLIC_KEY)
-
-        def verify(outputs: dict[str, Any]) -> None:
-            assert OUTPUT_EXECUTION_ROLE not in outputs
-            assert set(outputs) == {OUTPUT_BUCKET, OUTPUT_HOSTS}
-
-        return exported().apply(verify)
-
-    check()
 
 
 def test_every_taggable_resource_carries_the_campaign_tags_and_a_name(tmp_path):
