@@ -275,3 +275,59 @@ def test_the_harvest_command_brings_a_stored_run_into_the_runs_folder(
     assert RunDirectory.open(tmp_path / "back" / "stored" / RUN_ID)
     assert missing.exit_code == 7
     assert "nothing is stored at" in missing.output
+
+
+def test_run_with_store_then_harvest_from_round_trips_a_real_run(s3, tmp_path):
+    """`run --store` and `harvest --from` as a user types them, each a process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    campaign = tmp_path / "campaign.yml"
+    campaign.write_text(
+        CAMPAIGN.replace(
+            '[{name: sweep, driver: command, run: "true"}]',
+            '[{name: sweep, driver: command, run: "mkdir -p results && '
+            'echo 42 > results/answer.txt"}]',
+        )
+    )
+    cli = [sys.executable, "-m", "fmbench_orch.orchestrator"]
+    store = f"s3://{BUCKET}/nightly"
+
+    done = subprocess.run(
+        [*cli, "run", str(campaign), "--json", "--store", store, "--runs-dir", "runs"],
+        cwd=tmp_path,
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    run_dir = Path(summary["run_dir"])
+    url = f"{store}/stored/{summary['run_id']}"
+    back = subprocess.run(
+        [*cli, "harvest", "--from", url, "--to", str(tmp_path / "back")],
+        cwd=tmp_path,
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert back.returncode == 0, back.stderr
+    here = {
+        p.relative_to(run_dir): p.read_bytes()
+        for p in run_dir.rglob("*")
+        if p.is_file() and "keys" not in p.relative_to(run_dir).parts
+    }
+    there = {
+        p.relative_to(tmp_path / "back"): p.read_bytes()
+        for p in (tmp_path / "back").rglob("*")
+        if p.is_file() and p.name != INDEX_NAME
+    }
+    assert there == here
+    [answer] = [path for path in there if path.name == "answer.txt"]
+    assert there[answer] == b"42\n"
+    assert "keys" not in {part for path in there for part in path.parts}
