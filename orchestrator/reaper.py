@@ -6,7 +6,10 @@ unlisted. Then the account itself: `aws_leftovers` finds every
 `fmbench:`-tagged resource in the regions given, those of the campaign
 files given and those of the registry's aws runs — which also catches what
 a run whose state was lost left behind — and `aws_removal` removes what is
-due. Static hosts are never touched: they are the user's.
+due. Last, stacks in the Pulumi backend that no live run accounts for and
+whose resources' TTL passed (`backend_stacks`): stale state once the sweep
+has removed what they held, so they are removed from the backend too.
+Static hosts are never touched: they are the user's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fmbench_orch.orchestrator import aws_leftovers, aws_removal
+from fmbench_orch.orchestrator import aws_leftovers, aws_removal, backend_stacks
+from fmbench_orch.orchestrator.backend_stacks import BackendStack
 from fmbench_orch.orchestrator.registry import LiveRun, forget_stack, live_runs
 
 log = logging.getLogger(__name__)
@@ -34,10 +38,14 @@ class ReapPlan:
     runs: list[LiveRun] = field(default_factory=list)
     left_alone: list[tuple[LiveRun, str]] = field(default_factory=list)
     sweep: aws_leftovers.Sweep = field(default_factory=aws_leftovers.Sweep)
+    backend: str = ""
+    stacks: list[BackendStack] = field(default_factory=list)
+    # Why the backend's stacks were not listed, if they were not.
+    stacks_note: str = ""
 
     @property
     def empty(self) -> bool:
-        return not (self.runs or self.sweep.due)
+        return not (self.runs or self.sweep.due or self.stacks)
 
 
 @dataclass
@@ -82,15 +90,23 @@ def plan_reap(
             )
         else:
             plan.runs.append(run)
+    clients = clients or aws_leftovers.boto_clients()
     if plan.regions:
-        plan.sweep = aws_leftovers.find(
-            plan.regions,
-            now,
-            older_than,
-            clients or aws_leftovers.boto_clients(),
-            names,
-        )
+        plan.sweep = aws_leftovers.find(plan.regions, now, older_than, clients, names)
+    _plan_stacks(plan, {run.stack_name for run in registered}, clients)
     return plan
+
+
+def _plan_stacks(
+    plan: ReapPlan, registered: set[str], clients: aws_leftovers.Clients
+) -> None:
+    from fmbench_orch.orchestrator.provisioners.aws import backend_url
+
+    plan.backend = backend_url()
+    stacks, plan.stacks_note = backend_stacks.list_stacks(plan.backend, clients)
+    plan.stacks = backend_stacks.due_stacks(
+        stacks, registered, plan.now, plan.older_than
+    )
 
 
 def execute_reap(
@@ -107,16 +123,21 @@ def execute_reap(
             outcome.removed.append(f"run {run.stack_name}")
         else:
             outcome.failures.append(f"run {run.stack_name}: {error}")
-    if not plan.regions:
-        return outcome
-    # Listed afresh: the runs' own teardown has removed most of what was seen.
-    clients = clients or aws_leftovers.boto_clients()
-    sweep = aws_leftovers.find(
-        plan.regions, plan.now, plan.older_than, clients, plan.campaign_names
-    )
-    removal = aws_removal.remove(sweep.due, clients)
-    outcome.failures += sweep.problems + removal.failures
-    outcome.removed += [f"{item.kind} {item.id}" for item in removal.removed]
+    if plan.regions:
+        # Listed afresh: the runs' own teardown has removed most of what was seen.
+        clients = clients or aws_leftovers.boto_clients()
+        sweep = aws_leftovers.find(
+            plan.regions, plan.now, plan.older_than, clients, plan.campaign_names
+        )
+        removal = aws_removal.remove(sweep.due, clients)
+        outcome.failures += sweep.problems + removal.failures
+        outcome.removed += [f"{item.kind} {item.id}" for item in removal.removed]
+    for stack in plan.stacks:
+        error = backend_stacks.remove_stack(stack, plan.backend)
+        if error is None:
+            outcome.removed.append(f"stack {stack.name}")
+        else:
+            outcome.failures.append(f"stack {stack.name}: {error}")
     return outcome
 
 
@@ -126,7 +147,7 @@ def render_plan(plan: ReapPlan) -> str:
     if plan.empty:
         lines.append("nothing has outlived its TTL" + _age_clause(plan, "is"))
     else:
-        count = len(plan.runs) + len(plan.sweep.due)
+        count = len(plan.runs) + len(plan.sweep.due) + len(plan.stacks)
         clause = _age_clause(plan, "are")
         lines.append(f"{count} item(s) outlived their TTL{clause}:")
     for run in plan.runs:
@@ -136,6 +157,11 @@ def render_plan(plan: ReapPlan) -> str:
             f"({run.run_dir})"
         )
     lines += [f"  {item.describe(now)}" for item in plan.sweep.due]
+    lines += [
+        f"  stack          {stack.name}  run {stack.run_id}  {stack.resources} "
+        f"resource(s) in {plan.backend} (its resources go by tag)"
+        for stack in plan.stacks
+    ]
     for run, reason in plan.left_alone:
         lines.append(f"left alone: run {run.stack_name}: {reason}")
     for item in plan.sweep.untagged_endpoints:
@@ -149,6 +175,8 @@ def render_plan(plan: ReapPlan) -> str:
             f"{len(plan.sweep.fresh)} tagged resource(s) are within their TTL and stay"
         )
     lines += [f"warning: {problem}" for problem in plan.sweep.problems]
+    if plan.stacks_note:
+        lines.append(f"note: {plan.stacks_note}")
     if not plan.regions:
         lines.append(
             "no AWS region to sweep (none given, none in the registry); add "
