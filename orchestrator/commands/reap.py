@@ -53,7 +53,8 @@ def reap(
 
     Live runs in the registry are torn down by their provisioner; instances,
     security groups, key pairs, buckets and SageMaker endpoints tagged
-    fmbench:* are found by tag, so this works even when a run's state is lost.
+    fmbench:* are found by tag, so this works even when a run's state is lost;
+    stacks such runs left in a file or S3 Pulumi backend are removed after.
     Resources without those tags, and static hosts, are never touched.
     """
     from fmbench_orch.orchestrator.errors import TeardownFailed
