@@ -4,20 +4,24 @@ as the Pulumi CLI would call them through the pack's adapters."""
 from __future__ import annotations
 
 import copy
-import enum
 import json
-import runpy
 import subprocess
 import sys
-import types
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+)
 
 from fmbench_orch.infra.errors import PoliciesViolated
-from fmbench_orch.infra.policy import checks
+from fmbench_orch.infra.policy import checks, pack
 from fmbench_orch.infra.policy.checks import (
     POLICIES,
     PolicyConfig,
@@ -445,73 +449,99 @@ def test_resources_the_program_never_declares_are_still_refused(
 # --- the pack as pulumi-policy runs it ----------------------------------------
 
 
-def fake_pulumi_policy(captured: dict) -> types.ModuleType:
-    """Just enough of pulumi_policy's surface to load the pack's __main__."""
-    module = types.ModuleType("pulumi_policy")
-
-    class EnforcementLevel(enum.Enum):
-        ADVISORY = "advisory"
-        MANDATORY = "mandatory"
-        DISABLED = "disabled"
-
-    class Recorded:
-        def __init__(self, **kwargs):
-            self.__dict__.update(kwargs)
-
-    def policy_pack(**kwargs):
-        captured.update(kwargs)
-
-    module.EnforcementLevel = EnforcementLevel
-    module.PolicyConfigSchema = Recorded
-    module.ResourceValidationPolicy = type("ResourceValidationPolicy", (Recorded,), {})
-    module.StackValidationPolicy = type("StackValidationPolicy", (Recorded,), {})
-    module.PolicyPack = policy_pack
-    return module
-
-
-class Args:
-    def __init__(self, config=None, **fields):
-        self.__dict__.update(fields)
-        self._config = config or {}
-
-    def get_config(self):
-        return self._config
-
-
-def test_the_pack_registers_every_policy_as_mandatory(monkeypatch):
-    captured: dict = {}
-    monkeypatch.setitem(sys.modules, "pulumi_policy", fake_pulumi_policy(captured))
-
-    runpy.run_path(str(REPO / "infra" / "policy" / "__main__.py"), run_name="__main__")
-
-    assert captured["name"] == "fmbench-orchestrator"
-    names = [policy.name for policy in captured["policies"]]
-    assert names == [policy.name for policy in POLICIES]
-    levels = {policy.enforcement_level.value for policy in captured["policies"]}
-    assert levels == {"mandatory"}
-
-
-def test_the_pack_adapters_report_what_the_checks_find(monkeypatch):
-    captured: dict = {}
-    monkeypatch.setitem(sys.modules, "pulumi_policy", fake_pulumi_policy(captured))
-    runpy.run_path(str(REPO / "infra" / "policy" / "__main__.py"), run_name="__main__")
-    by_name = {policy.name: policy for policy in captured["policies"]}
-    reported: list[tuple[str, str | None]] = []
-
-    by_name["no-open-ssh"].validate(
-        Args(resource_type=SECURITY_GROUP, props=ssh_group("0.0.0.0/0")),
-        lambda message, urn: reported.append((message, urn)),
-    )
-    stack = Args(
-        config={"maxUsdPerHour": 1},
-        resources=[
-            Args(resource_type=INSTANCE, name="h", urn="urn:h", props=instance())
-        ],
-    )
-    by_name["stack-within-budget"].validate(
-        stack, lambda message, urn: reported.append((message, urn))
+def resource_args(resource: dict, config: dict | None = None) -> ResourceValidationArgs:
+    """What the analyzer hands a resource policy for one declared resource."""
+    return ResourceValidationArgs(
+        resource_type=resource["type"],
+        props=resource["inputs"],
+        urn=f"urn:pulumi:test::fmbench-orchestrator::{resource['type']}::"
+        f"{resource['name']}",
+        name=resource["name"],
+        opts=None,
+        provider=None,
+        config=config,
     )
 
-    assert "SSH (port 22) is open to 0.0.0.0/0" in reported[0][0]
-    assert "over the budget of 1.00" in reported[1][0]
-    assert reported[1][1] is None  # the stack as a whole
+
+def stack_args(
+    resources: list[dict], config: dict | None = None
+) -> StackValidationArgs:
+    declared = [
+        PolicyResource(
+            resource_type=r["type"],
+            props=r["inputs"],
+            urn=resource_args(r).urn,
+            name=r["name"],
+            opts=None,
+            provider=None,
+            parent=None,
+            dependencies=[],
+            property_dependencies={},
+        )
+        for r in resources
+    ]
+    return StackValidationArgs(resources=declared, config=config)
+
+
+def pack_verdicts(resources: list[dict], configs: dict | None = None) -> set[str]:
+    """The policies that report a violation, validating as the analyzer does."""
+    configs = configs or {}
+    failed: set[str] = set()
+    for policy in pack.policies():
+
+        def report(message: str, urn: str | None = None, name=policy.name) -> None:
+            failed.add(name)
+
+        config = configs.get(policy.name)
+        if isinstance(policy, ResourceValidationPolicy):
+            for resource in resources:
+                policy.validate(resource_args(resource, config), report)
+        else:
+            policy.validate(stack_args(resources, config), report)
+    return failed
+
+
+def test_the_pack_registers_every_policy_as_mandatory():
+    policies = pack.policies()
+
+    assert [policy.name for policy in policies] == [p.name for p in POLICIES]
+    assert {policy.enforcement_level for policy in policies} == {
+        EnforcementLevel.MANDATORY
+    }
+
+
+def test_the_pack_passes_every_resource_the_program_declares(tmp_path):
+    spec = example_spec(tmp_path)
+    configs = json.loads((REPO / "stacks" / "policy.llama3-8b-g6e.json").read_text())
+
+    assert pack_verdicts(preview_resources(spec), configs) == set()
+
+
+def test_the_pack_refuses_what_the_checks_refuse_with_its_own_arguments(tmp_path):
+    spec = example_spec(tmp_path)
+    resources = preview_resources(spec)
+    open_ssh = tampered(
+        resources,
+        SECURITY_GROUP,
+        lambda i: i["ingress"][0].update(cidrBlocks=["0.0.0.0/0"]),
+    )
+
+    assert pack_verdicts(open_ssh) == {"no-open-ssh"}
+    assert pack_verdicts(resources, {"stack-within-budget": {"maxUsdPerHour": 1}}) == {
+        "stack-within-budget"
+    }
+    only_small = {"instance-type-in-catalog": {"allowedInstanceTypes": ["g6e.2xlarge"]}}
+    assert pack_verdicts(resources, only_small) == {"instance-type-in-catalog"}
+
+
+def test_a_violation_is_reported_with_the_checks_message():
+    [policy] = [p for p in pack.policies() if p.name == "no-open-ssh"]
+    reported: list[str] = []
+    group = {"type": SECURITY_GROUP, "name": "g", "inputs": ssh_group("0.0.0.0/0")}
+
+    policy.validate(
+        resource_args(group), lambda message, urn=None: reported.append(message)
+    )
+
+    assert len(reported) == 1
+    assert "SSH (port 22) is open to 0.0.0.0/0" in reported[0]
