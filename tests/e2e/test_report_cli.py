@@ -67,7 +67,11 @@ def test_the_html_report_opens_without_network_access(runs):
 
     assert re.search(r"https?://", html) is None
     assert not re.search(r"<(script|link|img|iframe)\b", html)
-    assert html.count("<svg") == 2  # sweeps: throughput vs cost, latency vs batch
+    # Sweeps (throughput vs cost, latency vs batch) and host telemetry (CPU,
+    # memory): the local hosts have no GPU.
+    assert html.count("<svg") == 4
+    assert "GPU utilization over each benchmark" not in html
+    assert "Host CPU utilization over each benchmark" in html
 
 
 def test_json_for_scripts_carries_every_sweep_point(runs):
