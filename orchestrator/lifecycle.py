@@ -34,6 +34,7 @@ from fmbench_orch.orchestrator.keys import create_run_key
 from fmbench_orch.orchestrator.provisioners.base import Provisioner
 from fmbench_orch.orchestrator.registry import forget_live, record_live
 from fmbench_orch.orchestrator.rundir import ExternalStack, RunDirectory, new_run_id
+from fmbench_orch.orchestrator.spot_retry import SpotRetry, rerun_reclaimed_on_demand
 
 log = logging.getLogger(__name__)
 
@@ -243,15 +244,12 @@ def execute_run(
                     stop=guard.stop,
                     explain=getattr(provisioner, "why_lost", None),
                 )
-                spec, outcome.results = _rerun_reclaimed_on_demand(
-                    provisioner,
+                spec, outcome.results = rerun_reclaimed_on_demand(
+                    SpotRetry(provisioner, run_dir, events, guard, progress),
                     spec,
                     hosts,
                     outcome.results,
-                    run_dir,
-                    events,
-                    guard,
-                    progress,
+                    lambda spec: _provision(provisioner, spec, run_dir, events),
                 )
                 outcome.spec = spec
     except ProvisionFailed as error:
@@ -322,57 +320,6 @@ def _provision(
     duration = time.monotonic() - started
     events.emit("provision", "ok", duration=duration, detail=f"{len(hosts)} host(s)")
     return hosts
-
-
-def _rerun_reclaimed_on_demand(
-    provisioner: Provisioner,
-    spec: StackSpec,
-    hosts: list[Any],
-    results: list[BenchmarkResult],
-    run_dir: RunDirectory,
-    events: EventLog,
-    guard: InterruptGuard,
-    progress: Progress | None,
-) -> tuple[StackSpec, list[BenchmarkResult]]:
-    """Spot hosts EC2 took back, with `on_spot_interruption: on-demand`, come
-    back On-Demand (one more `up`) and rerun what did not succeed on them."""
-    from fmbench_orch.orchestrator.runner import run_benchmarks
-
-    reclaimed = getattr(provisioner, "spot_reclaimed", None)
-    if reclaimed is None or guard.interrupted:
-        return spec, results
-    by_name = {host.name: host for host in hosts}
-    asked = {
-        host.name
-        for host in spec.hosts
-        if host.spot and host.on_spot_interruption == "on-demand"
-    }
-    unfinished = {r.host for r in results if r.status != "success" and r.host in asked}
-    names = {name for name in unfinished if reclaimed(by_name[name])}
-    if not names:
-        return spec, results
-    log.warning(
-        "%s: EC2 reclaimed Spot host(s) %s; replacing them with On-Demand hosts "
-        "and rerunning what did not succeed on them",
-        spec.stack_name,
-        ", ".join(sorted(names)),
-    )
-    events.emit("spot-retry", "on-demand", detail=", ".join(sorted(names)))
-    spec = spec.on_demand(names)
-    run_dir.update_spec(spec)
-    hosts = _provision(provisioner, spec, run_dir, events)
-    again = run_benchmarks(
-        spec.only(names),
-        hosts,
-        run_dir.path,
-        events,
-        progress=progress,
-        stop=guard.stop,
-        explain=getattr(provisioner, "why_lost", None),
-        rerun=lambda result: result.status != "success",
-    )
-    latest = {(r.host, r.benchmark): r for r in again}
-    return spec, [latest.get((r.host, r.benchmark), r) for r in results]
 
 
 def _as_launched(spec: StackSpec, hosts: list[Any], run_dir: RunDirectory) -> StackSpec:
