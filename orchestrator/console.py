@@ -42,6 +42,8 @@ def print_plan(summary: dict[str, Any], console: Console | None = None) -> None:
         f"{summary['worst_case_hours']:.2f} h (every benchmark runs to its timeout; "
         f"hosts shut down at the {summary['ttl_hours']:g} h TTL)"
     )
+    if summary.get("ssh_ingress"):
+        console.print(f"SSH (port 22) from: {', '.join(summary['ssh_ingress'])}")
     for violation in summary.get("policy_violations", []):
         console.print(f"Policy: {violation}", style="bold red")
     budget = summary["budget"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import ipaddress
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,12 +19,37 @@ BOOTSTRAP_ALLOWANCE = timedelta(minutes=30)
 PLAN_RUN_ID = "plan"
 
 
+# Where a stack's SSH ingress comes from when the campaign names none.
+OPERATOR_ADDRESS = (
+    "this machine's public address /32, looked up when the stack is created "
+    "(FMBENCH_OPERATOR_CIDR sets it)"
+)
+
+
 def plan_spec(campaign: CampaignConfig) -> StackSpec:
-    """The spec a stack created now would get (run id and CIDR are placeholders)."""
+    """The spec a stack created now would get; the run id is a placeholder.
+
+    The operator's address is the one FMBENCH_OPERATOR_CIDR gives, if it
+    does: the plan never looks it up (it stays offline).
+    """
+    given = os.environ.get("FMBENCH_OPERATOR_CIDR")
     values = StackValues(
-        run_id=PLAN_RUN_ID, created_at=datetime.now(UTC), operator=getpass.getuser()
+        run_id=PLAN_RUN_ID,
+        created_at=datetime.now(UTC),
+        operator=getpass.getuser(),
+        operator_cidr=str(ipaddress.ip_network(given, strict=False)) if given else None,
     )
     return compile_campaign(campaign, values)
+
+
+def ssh_ingress(spec: StackSpec) -> list[str]:
+    """Who may reach port 22 of the stack's hosts, as the plan can tell."""
+    if spec.provider != "aws":
+        return []
+    cidrs = sorted({c for host in spec.hosts for c in host.network.ssh_ingress_cidrs})
+    if any(not host.network.ssh_ingress_cidrs for host in spec.hosts):
+        cidrs.append(OPERATOR_ADDRESS)
+    return cidrs
 
 
 def plan_summary(spec: StackSpec) -> dict[str, Any]:
@@ -72,6 +99,7 @@ def plan_summary(spec: StackSpec) -> dict[str, Any]:
         "ttl_hours": round(
             (spec.expires_at - spec.created_at).total_seconds() / 3600, 2
         ),
+        "ssh_ingress": ssh_ingress(spec),
         "budget": {
             "max_usd_per_hour": spec.max_usd_per_hour,
             "max_hours": spec.max_hours,

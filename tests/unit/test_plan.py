@@ -9,6 +9,7 @@ from fmbench_orch.models.catalog import get_instance_type
 from fmbench_orch.models.loader import load_campaign
 from fmbench_orch.orchestrator.plan import (
     BOOTSTRAP_ALLOWANCE,
+    OPERATOR_ADDRESS,
     PLAN_RUN_ID,
     plan_spec,
     plan_summary,
@@ -176,3 +177,25 @@ def test_a_local_plan_creates_no_cloud_resources() -> None:
 
     assert {r["type"] for r in quickstart["resources"]} == {"local:ssh-host"}
     assert len(quickstart["resources"]) == 3
+
+
+def test_the_plan_says_who_may_reach_ssh_and_uses_a_given_operator_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("FMBENCH_OPERATOR_CIDR", raising=False)
+    unknown = plan_summary(plan_spec(campaign(["g6e.2xlarge"])))
+    monkeypatch.setenv("FMBENCH_OPERATOR_CIDR", "198.51.100.4")
+    given = plan_summary(plan_spec(campaign(["g6e.2xlarge"])))
+
+    assert unknown["ssh_ingress"] == [OPERATOR_ADDRESS]
+    assert given["ssh_ingress"] == ["198.51.100.4/32"]
+    [group] = [r for r in given["resources"] if r["type"].endswith("SecurityGroup")]
+    assert [rule["cidrBlocks"] for rule in group["inputs"]["ingress"]] == [
+        ["198.51.100.4/32"]
+    ]
+
+
+def test_a_local_plan_has_no_ssh_ingress_to_show() -> None:
+    local = campaign(["g6e.2xlarge"]).model_copy(update={"provider": "local"})
+
+    assert plan_summary(plan_spec(local))["ssh_ingress"] == []
