@@ -5,9 +5,9 @@ remote `tar -x`, which costs one round trip instead of several per file. The
 harvest is one remote `tar -c` read straight into `tarfile`, every member
 checked by name and kind: hosts are untrusted, so absolute names, names that
 climb out, links and device files are refused, and every file is checked
-against a remote
-listing of sizes and hashed as it is written; known secret values in it are
-overwritten byte for byte on the way (see `redaction.StreamMask`).
+against a remote listing of sizes and hashed as it is written; known secret
+values in it are overwritten byte for byte on the way (see
+`redaction.StreamMask`).
 """
 
 from __future__ import annotations
