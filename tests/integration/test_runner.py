@@ -294,7 +294,7 @@ def test_a_failed_bootstrap_fails_every_benchmark_of_its_host(
 
 
 def test_thousands_of_small_files_and_a_large_one_go_up_and_come_back_intact(
-    sshd, make_spec, command_bench, tmp_path, run_id
+    target, make_spec, command_bench, tmp_path, run_id
 ):
     small = tmp_path / "inputs" / "small"
     for index in range(2000):
@@ -314,7 +314,8 @@ def test_thousands_of_small_files_and_a_large_one_go_up_and_come_back_intact(
         results="out",
     )
     spec = make_spec({"h1": [bench]}, uploads={"h1": uploads})
-    [result] = run(spec, [sshd.host("h1")], tmp_path / "run")
+    run_dir = tmp_path / "run"
+    [result] = run(spec, target.provide(spec, run_dir), run_dir)
 
     assert result.status == "success", result.reason
     paths = {artifact.path: artifact for artifact in result.artifacts}
