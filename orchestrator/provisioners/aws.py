@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from fmbench_orch.models.spec import StackSpec
 from fmbench_orch.orchestrator.hosts import Host
 from fmbench_orch.orchestrator.keys import PRIVATE_KEY_NAME, public_key_line
+from fmbench_orch.orchestrator.provisioners import engine_session
 from fmbench_orch.orchestrator.provisioners.fallbacks import launch_with_fallbacks
 from fmbench_orch.orchestrator.provisioners.pulumi_errors import (
     PendingOperations,
@@ -122,11 +124,6 @@ class AwsProvisioner:
         return hosts_from_outputs(placed, run_dir, outputs)
 
     def destroy(self, spec: StackSpec, run_dir: Path) -> None:
-        # Limitation: the `pulumi` child shares our process group, so a Ctrl-C
-        # reaches it too; its first one cancels the update cleanly (what it
-        # left pending is cleared below), but a second kills it holding the
-        # stack's lock, and destroy then fails until the lock file is deleted
-        # from the backend — the run stays listed with the command to finish.
         stack = self._stack(spec, run_dir)
         try:
             self._engine(spec, "destroy", lambda: stack.destroy(on_output=_log_line))
@@ -191,9 +188,16 @@ class AwsProvisioner:
         public_key = public_key_line(run_dir / "keys" / PRIVATE_KEY_NAME)
         work_dir = run_dir / WORKSPACE_DIR
         work_dir.mkdir(parents=True, exist_ok=True)
+        real_cli = shutil.which("pulumi")
+        if real_cli is None:
+            raise missing_cli("select stack")
         url = backend_url()
         options = auto.LocalWorkspaceOptions(
             work_dir=str(work_dir),
+            # The CLI in a session of its own: a Ctrl-C only cancels it cleanly.
+            pulumi_command=auto.PulumiCommand(
+                root=str(engine_session.install(work_dir / "cli", real_cli))
+            ),
             env_vars={"PULUMI_BACKEND_URL": url, **passphrase_env()},
             project_settings=auto.ProjectSettings(
                 name=PROJECT_NAME,
