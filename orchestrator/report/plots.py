@@ -248,47 +248,47 @@ def _sweep_latency_vs_batch(report: Report) -> Chart | None:
 
 
 def _gpu_utilization(report: Report) -> Chart | None:
-    with_gpu = [t for t in report.telemetry if t.gpu_series]
-    if not with_gpu:
-        return None
-    series = [
-        Series(f"{t.host} · {t.benchmark}", list(t.gpu_series))
-        for t in with_gpu[:MAX_SERIES]
-    ]
-    return Chart(
+    return _utilization_chart(
+        report,
+        "gpu_series",
         "GPU utilization",
-        scatter_chart(
-            "GPU utilization over each benchmark (mean over the host's GPUs)",
-            series,
-            "seconds since the benchmark started",
-            "GPU utilization (%)",
-            lines=True,
-        ),
-        "Long stretches near 0 % are paid-for idle accelerators."
-        + _left_out(len(with_gpu)),
-        "telemetry",
+        "GPU utilization over each benchmark (mean over the host's GPUs)",
+        "Long stretches near 0 % are paid-for idle accelerators.",
     )
 
 
 def _cpu_utilization(report: Report) -> Chart | None:
-    with_cpu = [t for t in report.telemetry if t.cpu_series]
-    if not with_cpu:
+    return _utilization_chart(
+        report,
+        "cpu_series",
+        "CPU utilization",
+        "Host CPU utilization over each benchmark",
+        "A host pinned near 100 % while its GPUs idle is CPU-bound (tokenization, "
+        "the load generator).",
+    )
+
+
+def _utilization_chart(
+    report: Report, series_of: str, name: str, title: str, caption: str
+) -> Chart | None:
+    """One line per host and benchmark of a telemetry series, in percent."""
+    sampled = [t for t in report.telemetry if getattr(t, series_of)]
+    if not sampled:
         return None
     series = [
-        Series(f"{t.host} · {t.benchmark}", list(t.cpu_series))
-        for t in with_cpu[:MAX_SERIES]
+        Series(f"{t.host} · {t.benchmark}", list(getattr(t, series_of)))
+        for t in sampled[:MAX_SERIES]
     ]
     return Chart(
-        "CPU utilization",
+        name,
         scatter_chart(
-            "Host CPU utilization over each benchmark",
+            title,
             series,
             "seconds since the benchmark started",
-            "CPU utilization (%)",
+            f"{name} (%)",
             lines=True,
         ),
-        "A host pinned near 100 % while its GPUs idle is CPU-bound (tokenization, "
-        "the load generator)." + _left_out(len(with_cpu)),
+        caption + _left_out(len(sampled)),
         "telemetry",
     )
 

@@ -9,12 +9,10 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pulumi
 import pytest
-import yaml
+from infra_examples import EXAMPLE, example_spec
 from pulumi.runtime import settings
 
 from fmbench_orch.infra.errors import (
@@ -31,31 +29,12 @@ from fmbench_orch.infra.preview import (
     preview_resources,
     preview_stack,
 )
-from fmbench_orch.models.compile import StackValues, compile_campaign
-from fmbench_orch.models.loader import load_campaign
-from fmbench_orch.models.spec import StackSpec
 from fmbench_orch.orchestrator.errors import ExitCode, exit_code_for
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ec2-llama3-8b-g6e.yml"
-VALUES = StackValues(
-    run_id="prev1234",
-    created_at=datetime(2025, 9, 1, 12, tzinfo=UTC),
-    operator="alice",
-    operator_cidr="203.0.113.7/32",
-)
 # The project's target is 5 s for 100 hosts (about 2 s on a laptop); the test
 # allows twice that so a slow CI machine does not fail it, yet a regression
 # to per-host lookups or quadratic work still does.
 PREVIEW_SECONDS_FOR_100_HOSTS = 10.0
-
-
-def example_spec(tmp_path: Path, edit=None) -> StackSpec:
-    document = yaml.safe_load(EXAMPLE.read_text())
-    if edit is not None:
-        edit(document)
-    path = tmp_path / "campaign.yml"
-    path.write_text(yaml.safe_dump(document))
-    return compile_campaign(load_campaign(path), VALUES)
 
 
 def hosts(count: int):

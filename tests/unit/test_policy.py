@@ -7,11 +7,10 @@ import copy
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
+from infra_examples import example_spec
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
@@ -40,18 +39,8 @@ from fmbench_orch.infra.preview import (
     enforce_policies,
     preview_resources,
 )
-from fmbench_orch.models.compile import StackValues, compile_campaign
-from fmbench_orch.models.loader import load_campaign
-from fmbench_orch.models.spec import StackSpec
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "ec2-llama3-8b-g6e.yml"
-VALUES = StackValues(
-    run_id="pol12345",
-    created_at=datetime(2025, 9, 1, 12, tzinfo=UTC),
-    operator="alice",
-    operator_cidr="203.0.113.7/32",
-)
 INSTANCE = checks.INSTANCE
 BUCKET = "aws:s3/bucket:Bucket"
 SECURITY_GROUP = checks.SECURITY_GROUP
@@ -68,15 +57,6 @@ GOOD_INSTANCE = {
     "rootBlockDevice": {"encrypted": True, "volumeSize": 250},
     "tags": TAGS,
 }
-
-
-def example_spec(tmp_path: Path, edit=None) -> StackSpec:
-    document = yaml.safe_load(EXAMPLE.read_text())
-    if edit is not None:
-        edit(document)
-    path = tmp_path / "campaign.yml"
-    path.write_text(yaml.safe_dump(document))
-    return compile_campaign(load_campaign(path), VALUES)
 
 
 def instance(**changes) -> dict:
