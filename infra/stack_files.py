@@ -84,18 +84,14 @@ def write_stack_file(
     the campaign unless given). Refuses to replace an existing stack file
     unless `overwrite` is set, since its run id may name live resources.
     """
-    from fmbench_orch.models.loader import load_campaign
-
     if not STACK_NAME_PATTERN.match(stack_name):
         raise StackConfigInvalid(
             "stack", f"name {stack_name!r} may use only letters, digits, - _ and ."
         )
     campaign_path = campaign_path.resolve()
-    campaign = load_campaign(campaign_path, check_paths=False)
-    root = (project_dir or find_project_dir(campaign_path.parent)).resolve()
-    path = root / STACKS_DIR / f"Pulumi.{stack_name}.yaml"
-    if path.exists() and not overwrite:
-        raise StackFileExists(path)
+    campaign, root, path = _destination(
+        campaign_path, f"Pulumi.{stack_name}.yaml", project_dir, overwrite
+    )
 
     config: dict[str, Any] = {
         "aws:region": campaign.region,
@@ -127,14 +123,9 @@ def write_policy_config(
     instance types its hosts and fallbacks may use; return its path."""
     import json
 
-    from fmbench_orch.models.loader import load_campaign
-
-    campaign_path = campaign_path.resolve()
-    campaign = load_campaign(campaign_path, check_paths=False)
-    root = (project_dir or find_project_dir(campaign_path.parent)).resolve()
-    path = root / STACKS_DIR / f"policy.{stack_name}.json"
-    if path.exists() and not overwrite:
-        raise StackFileExists(path)
+    campaign, _, path = _destination(
+        campaign_path.resolve(), f"policy.{stack_name}.json", project_dir, overwrite
+    )
     types = {host.instance_type for host in campaign.hosts}
     types |= {
         fallback.instance_type
@@ -150,6 +141,20 @@ def write_policy_config(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _destination(
+    campaign_path: Path, file_name: str, project_dir: Path | None, overwrite: bool
+) -> tuple[Any, Path, Path]:
+    """The campaign (validated), the project root and `stacks/<file_name>`."""
+    from fmbench_orch.models.loader import load_campaign
+
+    campaign = load_campaign(campaign_path, check_paths=False)
+    root = (project_dir or find_project_dir(campaign_path.parent)).resolve()
+    path = root / STACKS_DIR / file_name
+    if path.exists() and not overwrite:
+        raise StackFileExists(path)
+    return campaign, root, path
 
 
 def read_stack_settings(config: Mapping[str, Any], project_dir: Path) -> StackSettings:
