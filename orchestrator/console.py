@@ -43,9 +43,10 @@ def print_plan(summary: dict[str, Any], console: Console | None = None) -> None:
         f"hosts shut down at the {summary['ttl_hours']:g} h TTL)"
     )
     if summary.get("ssh_ingress"):
-        console.print(f"SSH (port 22) from: {', '.join(summary['ssh_ingress'])}")
+        ingress = ", ".join(summary["ssh_ingress"])
+        console.print(f"SSH (port 22) from: {ingress}", markup=False)
     for violation in summary.get("policy_violations", []):
-        console.print(f"Policy: {violation}", style="bold red")
+        console.print(f"Policy: {violation}", style="bold red", markup=False)
     budget = summary["budget"]
     if budget["max_usd_per_hour"] is None:
         console.print("Budget: none set (add `budget: {max_usd_per_hour: …}`)")
@@ -55,7 +56,7 @@ def print_plan(summary: dict[str, Any], console: Console | None = None) -> None:
         )
     else:
         for problem in budget["problems"]:
-            console.print(f"Over budget: {problem}", style="bold red")
+            console.print(f"Over budget: {problem}", style="bold red", markup=False)
 
 
 class RunProgress:
@@ -138,10 +139,12 @@ def print_outcome(summary: dict[str, Any], console: Console | None = None) -> No
         )
     console.print(table)
     console.print(f"Status: {summary['status']} · teardown: {summary['teardown']}")
-    console.print(f"Results: {summary['run_dir']}")
+    console.print(f"Results: {summary['run_dir']}", markup=False)
     report = Path(summary["run_dir"]) / "report.html"
     if report.is_file():
-        console.print(f"Report: {report} (and report.md, report.csv beside it)")
+        console.print(
+            f"Report: {report} (and report.md, report.csv beside it)", markup=False
+        )
 
 
 def print_aws_checks(checks: dict[str, Any], console: Console | None = None) -> None:

@@ -168,7 +168,9 @@ def _checked_spec(
     if spec.max_usd_per_hour is not None and spec.usd_per_hour > spec.max_usd_per_hour:
         raise OverBudget(
             f"{campaign.name} costs {spec.usd_per_hour:.2f} USD/h, over its budget of "
-            f"{spec.max_usd_per_hour:.2f}; see `fmbench-orch plan {campaign_file}`"
+            f"{spec.max_usd_per_hour:.2f} (policy stack-within-budget); remove hosts, "
+            "pick smaller types or raise budget.max_usd_per_hour, and see "
+            f"`fmbench-orch plan {campaign_file}`"
         )
     if spec.provider == "aws":
         # This process goes on to drive the engine: the mocks stay out of it.

@@ -51,3 +51,24 @@ def test_each_policy_refuses_the_campaign_and_names_itself(
     assert policy in done.stdout + done.stderr
     assert "policy check" in done.stdout + done.stderr or "Policy:" in done.stdout
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_a_campaign_over_its_budget_is_refused_naming_the_policy(
+    tmp_path: Path, command: str
+):
+    campaign = tmp_path / "campaign.yml"
+    campaign.write_text("budget: {max_usd_per_hour: 1}\n" + BASE.format(extra=""))
+    env = {**os.environ, "FMBENCH_OPERATOR_CIDR": "203.0.113.7/32"}
+    args = [command, str(campaign)]
+    if command == "run":
+        args += ["--runs-dir", str(tmp_path / "runs")]
+
+    done = subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+    assert done.returncode == 3, done.stderr
+    assert "stack-within-budget" in done.stdout + done.stderr
+    assert "raise budget.max_usd_per_hour" in done.stdout + done.stderr
+    assert not (tmp_path / "runs").exists()
