@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 
 def print_plan(summary: dict[str, Any], console: Console | None = None) -> None:
@@ -119,7 +120,9 @@ class RunProgress:
         with self._lock:
             rows = sorted(self._rows.items())
         for (host, benchmark), (phase, since, line) in rows:
-            table.add_row(host, benchmark, phase, f"{now - since:.0f}s", line)
+            # Text, not markup: a benchmark's output may hold anything in [].
+            cells = (host, benchmark, phase, f"{now - since:.0f}s", line)
+            table.add_row(*(Text(cell) for cell in cells))
         return table
 
 

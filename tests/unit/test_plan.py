@@ -199,20 +199,3 @@ def test_a_local_plan_has_no_ssh_ingress_to_show() -> None:
     local = campaign(["g6e.2xlarge"]).model_copy(update={"provider": "local"})
 
     assert plan_summary(plan_spec(local))["ssh_ingress"] == []
-
-
-def test_the_printed_plan_names_each_broken_policy_in_its_brackets() -> None:
-    from io import StringIO
-
-    from rich.console import Console
-
-    from fmbench_orch.orchestrator.console import print_plan
-
-    summary = plan_summary(
-        plan_spec(campaign(["g6e.2xlarge"], budget={"max_usd_per_hour": 1}))
-    )
-    out = StringIO()
-
-    print_plan(summary, Console(file=out, width=200))
-
-    assert "Policy: [stack-within-budget]: the hosts cost" in out.getvalue()
