@@ -71,6 +71,12 @@ class RunNotFound(OrchestratorError):
     exit_code = ExitCode.NOT_FOUND
 
 
+class RunDirectoryTaken(OrchestratorError):
+    """A new run would reuse another run's directory (the message says why)."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
 def exit_code_for(error: BaseException) -> ExitCode:
     """The single place that decides which exit code an exception means."""
     from fmbench_orch.infra.errors import (

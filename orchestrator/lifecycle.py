@@ -27,6 +27,7 @@ from fmbench_orch.orchestrator.errors import (
     OrchestratorError,
     OverBudget,
     ProvisionFailed,
+    RunDirectoryTaken,
 )
 from fmbench_orch.orchestrator.events import EventLog
 from fmbench_orch.orchestrator.interrupts import InterruptGuard, TeardownAbandoned
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 TEARDOWN_ATTEMPTS = 3
 TEARDOWN_FIRST_BACKOFF_SECONDS = 2.0
 LOCAL_OPERATOR_CIDR = "127.0.0.1/32"
+# A run id is the minute and one random byte (256 per minute and campaign);
+# a run directory that already has one makes us draw again, up to this often.
+RUN_ID_DRAWS = 64
 
 Progress = Callable[..., None]
 
@@ -103,11 +107,26 @@ class RunOutcome:
         }
 
 
-def new_stack_values(provider: str) -> StackValues:
-    """The values fixed when a stack is created: run id, time, operator, address."""
+def new_stack_values(
+    provider: str, taken: Callable[[str], bool] = lambda run_id: False
+) -> StackValues:
+    """The values fixed when a stack is created: run id, time, operator, address.
+
+    The run id is drawn again while `taken` says another run has it.
+    """
     now = datetime.now(UTC).replace(microsecond=0)
+    run_id = new_run_id(now)
+    for _ in range(RUN_ID_DRAWS):
+        if not taken(run_id):
+            break
+        run_id = new_run_id(now)
+    else:
+        raise RunDirectoryTaken(
+            f"every run id tried for this minute is taken ({RUN_ID_DRAWS} draws); "
+            "wait a minute and run again"
+        )
     return StackValues(
-        run_id=new_run_id(now),
+        run_id=run_id,
         created_at=now,
         operator=getpass.getuser(),
         operator_cidr=_operator_cidr(provider),
@@ -117,7 +136,8 @@ def new_stack_values(provider: str) -> StackValues:
 def create_run(campaign_file: Path, runs_root: Path) -> tuple[RunDirectory, StackSpec]:
     """Validate, compile and record a new run; nothing is provisioned yet."""
     campaign = load_campaign(campaign_file)
-    values = new_stack_values(campaign.provider)
+    runs = runs_root / campaign.name
+    values = new_stack_values(campaign.provider, lambda id_: (runs / id_).exists())
     spec = _checked_spec(campaign, values, campaign_file)
     run_dir = RunDirectory.create(runs_root, spec.campaign, spec.run_id)
     create_run_key(run_dir.keys_dir, comment=f"fmbench-orch {spec.stack_name}")
@@ -146,6 +166,14 @@ def create_run_on_stack(
             f"no private key for stack {stack_name} at {key_dir}; stacks run with "
             "`--stack` must have been created by `fmbench-orch stack init` on this "
             "machine"
+        )
+    earlier = runs_root / spec.campaign / spec.run_id
+    if earlier.exists():
+        # The stack file fixes the run id, so the stack has one run directory.
+        raise RunDirectoryTaken(
+            f"stack {stack_name} already has a run at {earlier}; continue it with "
+            f"`fmbench-orch resume {earlier}`, or move that directory away to "
+            "start a fresh run on the stack"
         )
     run_dir = RunDirectory.create(runs_root, spec.campaign, spec.run_id)
     shutil.copytree(key_dir, run_dir.keys_dir)

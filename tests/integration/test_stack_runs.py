@@ -102,6 +102,12 @@ def test_run_on_a_stack_reads_its_file_and_leaves_the_stack_to_its_owner(
     summary = done.stdout.strip().splitlines()[-1]
     assert '"teardown":"kept"' in summary
     assert '"campaign":"llama3-8b-g6e"' in summary
+    # The stack file fixes the run id: a second run says where the first is.
+    again = cli("run", "--stack", "t2", "--runs-dir", "runs", env=env, cwd=project)
+    assert again.returncode == 2, again.stderr
+    assert "internal error" not in again.stderr
+    assert "stack t2 already has a run at" in again.stderr
+    assert "fmbench-orch resume" in again.stderr
 
 
 def test_run_on_a_stack_without_a_stack_file_says_how_to_make_one(tmp_path: Path):
