@@ -48,13 +48,17 @@ class Leftover:
     region: str
     tags: Mapping[str, str]
     created_at: datetime | None
-    expires_at: datetime | None
     usd_per_hour: float | None = None
     detail: str = ""
 
     @property
     def run_id(self) -> str | None:
         return self.tags.get(TAG_RUN)
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When its `fmbench:ttl` tag says it should be gone."""
+        return _ttl(self.tags)
 
     def spent_usd(self, now: datetime) -> float | None:
         if self.usd_per_hour is None or self.created_at is None:
@@ -200,7 +204,6 @@ def _instances(clients: Clients, region: str) -> list[Leftover]:
                         region=region,
                         tags=_tags(instance.get("Tags")),
                         created_at=_utc(instance.get("LaunchTime")),
-                        expires_at=_ttl(_tags(instance.get("Tags"))),
                         usd_per_hour=_price(kind, region),
                         detail=f"{kind}, {instance['State']['Name']}",
                     )
@@ -224,7 +227,6 @@ def _groups(clients: Clients, region: str) -> list[Leftover]:
                     region=region,
                     tags=tags,
                     created_at=created_from_run_id(tags.get(TAG_RUN)),
-                    expires_at=_ttl(tags),
                     usd_per_hour=0.0,
                     detail=group.get("GroupName", ""),
                 )
@@ -247,7 +249,6 @@ def _key_pairs(clients: Clients, region: str) -> list[Leftover]:
                 region=region,
                 tags=tags,
                 created_at=_utc(pair.get("CreateTime")),
-                expires_at=_ttl(tags),
                 usd_per_hour=0.0,
             )
         )
@@ -281,7 +282,6 @@ def _buckets(clients: Clients, regions: list[str]) -> list[Leftover]:
                 region=region,
                 tags=tags,
                 created_at=_utc(bucket.get("CreationDate")),
-                expires_at=_ttl(tags),
                 usd_per_hour=0.0,
             )
         )
@@ -302,7 +302,6 @@ def _endpoints(clients: Clients, region: str) -> list[Leftover]:
                     region=region,
                     tags=tags,
                     created_at=_utc(endpoint.get("CreationTime")),
-                    expires_at=_ttl(tags),
                     # Limitation: SageMaker prices are not in the catalog, so an
                     # endpoint's cost so far shows as unknown — matters when
                     # deciding by cost whether to keep one.
